@@ -1,0 +1,62 @@
+import { Router, type RequestHandler } from 'express';
+import type { TableClient } from '@azure/data-tables';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { RouteKey } from '../src/auth/route-roles';
+import { AppError } from '../src/http/app-error';
+import { isCalendarDate } from '../src/expenses/dates';
+import { csvStringifier } from '../src/export/csv';
+import { readExportPages, type ExportRecord } from '../src/export/export-reader';
+import type { Metrics } from '../src/observability/metrics';
+import { ConcurrencyLimit } from '../src/http/concurrency-limit';
+
+export interface ExportsRouterDeps {
+  guard: (k: RouteKey) => RequestHandler;
+  validate: RequestHandler[];
+  exportTable: TableClient;
+  timeoutMs: number;
+  metrics: Metrics;
+  limits: { total: number; perUser: number };
+}
+
+async function* rows(first: ExportRecord[], rest: AsyncGenerator<ExportRecord[]>, count: (n: number) => void): AsyncGenerator<ExportRecord> {
+  count(first.length);
+  yield* first;
+  for await (const page of rest) {
+    count(page.length);
+    yield* page;
+  }
+}
+
+/** GET /exports/:date — the day's partition as CSV, streamed from the table with back-pressure. */
+export function exportsRouter(d: ExportsRouterDeps): Router {
+  const r = Router();
+  const limit = new ConcurrencyLimit(d.limits.total, d.limits.perUser);
+
+  r.get('/exports/:date', d.guard('GET /exports/{date}'), ...d.validate, async (req, res) => {
+    const date = req.params.date as string;
+    if (!isCalendarDate(date)) throw new AppError('invalid_date', `"${String(date).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
+    const release = limit.acquire(req.principal!.name);
+    if (!release) throw new AppError('too_many_requests', 'Too many exports running; retry shortly.', { headers: { 'Retry-After': '5' } });
+    res.on('close', release);
+
+    const controller = new AbortController();
+    res.on('close', () => controller.abort());
+    const pages = readExportPages(d.exportTable, date, d.timeoutMs, controller.signal);
+    // The first page is read before any byte is sent, so a storage failure here is still a clean 503.
+    const first = await pages.next();
+    res.status(200).set({
+      'Content-Type': 'text/csv; charset=utf-8',
+      'Content-Disposition': `attachment; filename="expenses-${date}.csv"`,
+      'Cache-Control': 'no-store',
+    });
+    const source = Readable.from(rows(first.done ? [] : first.value, pages, (n) => d.metrics.exportRows.inc(n)));
+    // After the first byte, a failure must not look like a complete file: pipeline destroys the response.
+    await pipeline(source, csvStringifier(), res).catch((err: unknown) => {
+      req.log.warn({ err }, 'export stream aborted');
+      res.destroy();
+    });
+  });
+
+  return r;
+}

@@ -1,0 +1,24 @@
+import type { Role } from './users';
+
+/**
+ * Who may call what, in one place. Keys are "METHOD /openapi/path". `null`
+ * means public. A test walks openapi.yaml and checks each operation's
+ * security against this table for every role and for anonymous callers.
+ */
+export const ROUTE_ROLES: Record<string, readonly Role[] | null> = {
+  'GET /healthz': null,
+  'GET /readyz': null,
+  'GET /openapi.yaml': null,
+  'GET /docs': null,
+  'GET /metrics': ['admin'],
+  'POST /expenses': ['approver', 'admin'],
+  'GET /expenses/{id}': ['approver', 'admin'],
+  'POST /expenses/{id}/approve': ['approver', 'admin'],
+  'GET /exports/{date}': ['exporter', 'admin'],
+  'GET /admin/status': ['admin'],
+  'GET /admin/poison': ['admin'],
+  'POST /admin/poison/replay': ['admin'],
+  'POST /admin/expenses/{id}/reexport': ['admin'],
+};
+
+export type RouteKey = keyof typeof ROUTE_ROLES;

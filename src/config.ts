@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseUsers, type User } from './auth/users';
+
+/**
+ * The only place that reads process.env. Every problem is reported at once,
+ * each prefixed with the variable's name, so one failed start shows them all.
+ */
+
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+    .optional()
+    .transform((v) => (v === undefined ? def : ['true', '1', 'yes'].includes(v)));
+
+const int = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const str = (def: string) => z.string().optional().transform((v) => (v === undefined || v === '' ? def : v));
+const opt = z.string().optional().transform((v) => (v === undefined || v === '' ? undefined : v));
+// Azure table names: alphanumeric, 3-63, not starting with a digit.
+const tableName = (def: string) => str(def).pipe(z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'invalid Azure table name'));
+// Queue names: lowercase, digits, single hyphens, 3-63; "-poison" is appended, so leave room for it.
+const queueName = (def: string) =>
+  str(def).pipe(z.string().regex(/^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/, 'invalid Azure queue name (3-56 chars)'));
+
+const timeZone = str('UTC').pipe(
+  z.string().refine((tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'not an IANA time zone'),
+);
+
+const crashPoints = ['after-approve-save', 'after-receive', 'after-insert', 'after-update', 'before-delete'] as const;
+export type CrashPoint = (typeof crashPoints)[number];
+
+export const envSchema = z.object({
+  NODE_ENV: str('development'),
+  PORT: int(3000, 0, 65535),
+  HOST: str('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  AZURE_STORAGE_CONNECTION_STRING: opt,
+  AZURE_STORAGE_ACCOUNT_NAME: opt.pipe(z.string().regex(/^[a-z0-9]{3,24}$/, 'invalid storage account name').optional()),
+  AZURE_STORAGE_TABLE_ENDPOINT: opt.pipe(z.url().optional()),
+  AZURE_STORAGE_QUEUE_ENDPOINT: opt.pipe(z.url().optional()),
+  AZURITE_LOCATION: str('.azurite'),
+  AZURITE_IN_MEMORY: bool(false),
+  EXPENSES_TABLE: tableName('Expenses'),
+  EXPENSE_ITEMS_TABLE: tableName('ExpenseItems'),
+  EXPORT_TABLE: tableName('ExpenseExport'),
+  OUTBOX_TABLE: tableName('ExpenseOutbox'),
+  APPROVALS_QUEUE: queueName('expense-approvals'),
+  STORAGE_TIMEOUT_MS: int(4000, 100, 120000),
+  CONSUMER_ENABLED: bool(true),
+  CONSUMER_CONCURRENCY: int(8, 1, 64),
+  CONSUMER_MAX_IDLE_MS: int(1000, 100, 60000),
+  CONSUMER_MAX_OUTAGE_BACKOFF_MS: int(30000, 100, 300000),
+  QUEUE_VISIBILITY_TIMEOUT_S: int(30, 2, 3600),
+  QUEUE_MAX_DEQUEUE_COUNT: int(5, 1, 100),
+  APPROVAL_SWEEP_INTERVAL_MS: int(30000, 1000, 3600000),
+  APPROVAL_SWEEP_GRACE_MS: int(5000, 0, 3600000),
+  SHUTDOWN_TIMEOUT_MS: int(8000, 100, 600000),
+  EXPORT_TIMEZONE: timeZone,
+  EXPORT_MAX_CONCURRENT: int(8, 1, 1000),
+  EXPORT_MAX_CONCURRENT_PER_USER: int(2, 1, 1000),
+  AUTH_USERS: opt,
+  AUTH_USERS_FILE: opt,
+  AUTH_MAX_FAILURES: int(10, 1, 10000),
+  AUTH_FAILURE_WINDOW_S: int(900, 1, 86400),
+  METRICS_TOKEN: opt.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  TRUST_PROXY: opt,
+  TLS_CERT_FILE: opt,
+  TLS_KEY_FILE: opt,
+  DEMO_DATA: bool(true),
+  FAULT_CRASH_AT: z.enum(crashPoints).optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export type StorageSource =
+  | { kind: 'connection-string'; connectionString: string }
+  | { kind: 'identity'; tableEndpoint: string; queueEndpoint: string }
+  | { kind: 'embedded'; location: string; inMemory: boolean };
+
+export interface Config extends Env {
+  storage: StorageSource;
+  poisonQueue: string;
+  users: User[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function storageSource(env: Env): StorageSource {
+  if (env.AZURE_STORAGE_CONNECTION_STRING) {
+    return { kind: 'connection-string', connectionString: env.AZURE_STORAGE_CONNECTION_STRING };
+  }
+  const account = env.AZURE_STORAGE_ACCOUNT_NAME;
+  if (account || env.AZURE_STORAGE_TABLE_ENDPOINT || env.AZURE_STORAGE_QUEUE_ENDPOINT) {
+    return {
+      kind: 'identity',
+      tableEndpoint: env.AZURE_STORAGE_TABLE_ENDPOINT ?? `https://${account}.table.core.windows.net`,
+      queueEndpoint: env.AZURE_STORAGE_QUEUE_ENDPOINT ?? `https://${account}.queue.core.windows.net`,
+    };
+  }
+  return { kind: 'embedded', location: env.AZURITE_LOCATION, inMemory: env.AZURITE_IN_MEMORY };
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  if (!parsed.success) throw new ConfigError(problems);
+  const env = parsed.data;
+
+  if (!env.AZURE_STORAGE_CONNECTION_STRING && !env.AZURE_STORAGE_ACCOUNT_NAME) {
+    if (!!env.AZURE_STORAGE_TABLE_ENDPOINT !== !!env.AZURE_STORAGE_QUEUE_ENDPOINT) {
+      problems.push('AZURE_STORAGE_TABLE_ENDPOINT: set it together with AZURE_STORAGE_QUEUE_ENDPOINT, or set AZURE_STORAGE_ACCOUNT_NAME');
+    }
+  }
+  if (!!env.TLS_CERT_FILE !== !!env.TLS_KEY_FILE) problems.push('TLS_CERT_FILE: set it together with TLS_KEY_FILE');
+  if (env.AUTH_USERS && env.AUTH_USERS_FILE) problems.push('AUTH_USERS: set AUTH_USERS or AUTH_USERS_FILE, not both');
+
+  let users: User[] = [];
+  const usersVar = env.AUTH_USERS_FILE ? 'AUTH_USERS_FILE' : 'AUTH_USERS';
+  let usersJson = env.AUTH_USERS;
+  if (env.AUTH_USERS_FILE) {
+    try {
+      usersJson = readFileSync(env.AUTH_USERS_FILE, 'utf8');
+    } catch (err) {
+      problems.push(`AUTH_USERS_FILE: cannot read ${env.AUTH_USERS_FILE} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (usersJson !== undefined) {
+    const result = parseUsers(usersJson);
+    if (result.ok) users = result.users;
+    else problems.push(...result.problems.map((p) => `${usersVar}: ${p}`));
+  }
+
+  const storage = storageSource(env);
+  if (storage.kind !== 'embedded' && users.length === 0 && usersJson === undefined) {
+    problems.push('AUTH_USERS: no users configured; set AUTH_USERS or AUTH_USERS_FILE (required unless storage is the embedded Azurite)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...env, storage, poisonQueue: `${env.APPROVALS_QUEUE}-poison`, users };
+}

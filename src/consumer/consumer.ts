@@ -1,0 +1,187 @@
+import type { QueueClient } from '@azure/storage-queue';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { ApprovalMessage } from '../expenses/model';
+import type { CrashHook } from '../faults';
+import { withDeadline } from '../storage/deadline';
+import { Backoff, retryDelaySec } from './backoff';
+import { PermanentError, type HandlerResult } from './export-handler';
+import { MessageLease } from './lease';
+import { decodeApproval } from './message-codec';
+import type { PoisonQueue } from './poison';
+
+export type ConsumerState = 'created' | 'running' | 'idle' | 'backing_off' | 'stopping' | 'stopped';
+export type Outcome = 'deleted' | 'retried' | 'poisoned' | 'lost' | 'abandoned';
+
+export interface ConsumerObserver {
+  settled(outcome: Outcome, durationMs: number, result?: HandlerResult): void;
+}
+
+export interface ConsumerOptions {
+  queue: QueueClient;
+  poison: PoisonQueue;
+  handle: (msg: ApprovalMessage, signal: AbortSignal) => Promise<HandlerResult>;
+  logger: Logger;
+  concurrency: number;
+  visibilityTimeoutSec: number;
+  maxDequeueCount: number;
+  maxIdleMs: number;
+  maxOutageBackoffMs: number;
+  timeoutMs: number;
+  crash: CrashHook;
+  observer?: ConsumerObserver;
+}
+
+const BATCH = 32; // the queue service's maximum per receive
+
+/**
+ * One async loop, BullMQ-Worker style: receive a batch when a slot is free and
+ * nothing is buffered, run at most `concurrency` handlers, sleep (abortably)
+ * with jittered backoff when the queue is empty or storage is down. Every
+ * message ends exactly one way: deleted, retried (left for redelivery) or
+ * poisoned — as in the WebJobs QueueProcessor.
+ */
+export class QueueConsumer {
+  state: ConsumerState = 'created';
+  lastError: { at: string; message: string } | undefined;
+  lastLoopAt = 0;
+  private readonly loopStop = new AbortController();
+  private readonly hardStop = new AbortController();
+  private readonly active = new Set<Promise<void>>();
+  private buffer: MessageLease[] = [];
+  private loop: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly o: ConsumerOptions) {}
+
+  start(): void {
+    if (this.loop) return;
+    this.state = 'running';
+    this.loop = this.run();
+  }
+
+  get inFlight(): number {
+    return this.active.size + this.buffer.length;
+  }
+
+  /** Idempotent. Stops receiving, drains handlers for up to `drainMs`, then aborts the rest (left undeleted). */
+  stop(drainMs: number): Promise<void> {
+    this.stopping ??= this.shutdown(drainMs);
+    return this.stopping;
+  }
+
+  private async shutdown(drainMs: number): Promise<void> {
+    this.state = 'stopping';
+    this.loopStop.abort();
+    await this.loop;
+    const unstarted = this.buffer.splice(0);
+    await Promise.allSettled(unstarted.map((l) => l.release(0)));
+    const drained = Promise.allSettled([...this.active]).then(() => true);
+    const timer = sleep(drainMs, false, { ref: false });
+    if (!(await Promise.race([drained, timer]))) {
+      this.o.logger.warn({ inFlight: this.active.size }, 'drain deadline reached; in-flight messages are left for redelivery');
+      this.hardStop.abort();
+      await Promise.race([drained, sleep(1000, false, { ref: false })]);
+    }
+    this.state = 'stopped';
+  }
+
+  private async run(): Promise<void> {
+    const idle = new Backoff(100, this.o.maxIdleMs);
+    const outage = new Backoff(500, this.o.maxOutageBackoffMs);
+    const signal = this.loopStop.signal;
+    while (!signal.aborted) {
+      this.lastLoopAt = Date.now();
+      if (this.buffer.length === 0 && this.active.size < this.o.concurrency) {
+        let received;
+        try {
+          received = await withDeadline(this.o.timeoutMs, signal, (abortSignal) =>
+            this.o.queue.receiveMessages({ numberOfMessages: BATCH, visibilityTimeout: this.o.visibilityTimeoutSec, abortSignal }),
+          );
+          outage.reset();
+        } catch (err) {
+          if (signal.aborted) break;
+          this.state = 'backing_off';
+          this.lastError = { at: new Date().toISOString(), message: (err as Error).message };
+          const delay = outage.next();
+          this.o.logger.warn({ err, delayMs: delay }, 'receive failed; backing off');
+          await sleep(delay, undefined, { signal }).catch(() => undefined);
+          continue;
+        }
+        const items = received.receivedMessageItems;
+        if (items.length === 0 && this.active.size === 0) {
+          this.state = 'idle';
+          await sleep(idle.next(), undefined, { signal }).catch(() => undefined);
+          continue;
+        }
+        if (items.length > 0) idle.reset();
+        this.state = 'running';
+        for (const m of items) this.buffer.push(new MessageLease(m, this.o.queue, this.o.visibilityTimeoutSec, this.o.timeoutMs, this.o.logger));
+      }
+      while (this.buffer.length > 0 && this.active.size < this.o.concurrency) this.spawn(this.buffer.shift()!);
+      if (this.active.size > 0 && (this.buffer.length > 0 || this.active.size >= this.o.concurrency)) {
+        await Promise.race(this.active);
+      } else if (this.active.size > 0) {
+        // Queue looked empty but work is running: poll again soon without spinning.
+        await Promise.race([Promise.race(this.active), sleep(idle.next(), undefined, { signal }).catch(() => undefined)]);
+      }
+    }
+  }
+
+  private spawn(lease: MessageLease): void {
+    const p: Promise<void> = this.process(lease)
+      .catch((err) => this.o.logger.error({ err }, 'unexpected consumer error'))
+      .finally(() => this.active.delete(p));
+    this.active.add(p);
+  }
+
+  private async process(lease: MessageLease): Promise<void> {
+    const started = performance.now();
+    const m = lease.message;
+    let log = this.o.logger.child({ messageId: m.messageId, dequeueCount: m.dequeueCount });
+    const finish = (outcome: Outcome, result?: HandlerResult) => {
+      this.o.observer?.settled(outcome, performance.now() - started, result);
+      log.info({ outcome, ms: Math.round(performance.now() - started) }, `message ${outcome}`);
+    };
+    this.o.crash('after-receive');
+
+    const decoded = decodeApproval(m.messageText);
+    if (decoded.ok) log = log.child({ expenseId: decoded.message.expenseId });
+    if (m.dequeueCount > this.o.maxDequeueCount) {
+      return finish(await this.poison(lease, 'max_dequeue', `dequeued ${m.dequeueCount} times (limit ${this.o.maxDequeueCount})`));
+    }
+    if (!decoded.ok) return finish(await this.poison(lease, decoded.code, decoded.reason));
+
+    try {
+      const result = await this.o.handle(decoded.message, this.hardStop.signal);
+      this.o.crash('before-delete');
+      finish((await lease.delete()) ? 'deleted' : 'lost', result);
+    } catch (err) {
+      if (this.hardStop.signal.aborted) {
+        lease.abandon();
+        return finish('abandoned');
+      }
+      this.lastError = { at: new Date().toISOString(), message: (err as Error).message };
+      if (err instanceof PermanentError) return finish(await this.poison(lease, 'permanent', (err as Error).message));
+      if (m.dequeueCount >= this.o.maxDequeueCount) {
+        return finish(await this.poison(lease, 'retries_exhausted', `failed ${m.dequeueCount} times; last error: ${(err as Error).message}`));
+      }
+      log.warn({ err }, 'handler failed; leaving the message for redelivery');
+      await lease.release(retryDelaySec(m.dequeueCount));
+      finish('retried');
+    }
+  }
+
+  /** Copy to poison first, delete second: a crash in between duplicates into poison, never loses. */
+  private async poison(lease: MessageLease, code: string, reason: string): Promise<Outcome> {
+    const m = lease.message;
+    try {
+      await this.o.poison.add({ body: m.messageText, reason, code, dequeueCount: m.dequeueCount, originalMessageId: m.messageId });
+    } catch (err) {
+      this.o.logger.warn({ err, messageId: m.messageId }, 'could not write to the poison queue; leaving the message for redelivery');
+      await lease.release(retryDelaySec(m.dequeueCount));
+      return 'retried';
+    }
+    return (await lease.delete()) ? 'poisoned' : 'lost';
+  }
+}

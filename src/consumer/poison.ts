@@ -1,0 +1,93 @@
+import type { QueueClient } from '@azure/storage-queue';
+import { withDeadline } from '../storage/deadline';
+
+/** What we keep of a message we gave up on: the original body, untouched, and why. */
+export interface PoisonEnvelope {
+  kind: 'expense-export.poison/v1';
+  body: string;
+  reason: string;
+  code: string;
+  failedAt: string;
+  dequeueCount: number;
+  originalMessageId: string;
+  insertedOn?: string;
+}
+
+export interface PoisonEntry extends PoisonEnvelope {
+  messageId: string;
+}
+
+/**
+ * The `<queue>-poison` queue. Unlike WebJobs, which copies only the body, we
+ * wrap it in an envelope with the reason, so an admin can see why without
+ * digging through logs. The envelope is plain JSON, never re-encoded, so the
+ * original body comes back byte for byte on replay.
+ */
+export class PoisonQueue {
+  constructor(
+    private readonly main: QueueClient,
+    private readonly poison: QueueClient,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async add(entry: Omit<PoisonEnvelope, 'kind' | 'failedAt'>, signal?: AbortSignal, now = new Date()): Promise<void> {
+    const envelope: PoisonEnvelope = { kind: 'expense-export.poison/v1', ...entry, failedAt: now.toISOString() };
+    await withDeadline(this.timeoutMs, signal, (abortSignal) =>
+      this.poison.sendMessage(JSON.stringify(envelope), { messageTimeToLive: -1, abortSignal }),
+    );
+  }
+
+  /** Peek only: listing must not hide messages from a concurrent replay. The queue API caps a peek at 32. */
+  async list(max = 32, signal?: AbortSignal): Promise<{ entries: PoisonEntry[]; approximateCount: number }> {
+    const [peeked, props] = await Promise.all([
+      withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.peekMessages({ numberOfMessages: Math.min(32, max), abortSignal })),
+      withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.getProperties({ abortSignal })),
+    ]);
+    return {
+      entries: peeked.peekedMessageItems.map((m) => ({ ...parseEnvelope(m.messageText), messageId: m.messageId, insertedOn: m.insertedOn.toISOString() })),
+      approximateCount: props.approximateMessagesCount ?? peeked.peekedMessageItems.length,
+    };
+  }
+
+  /**
+   * Moves up to `max` poisoned messages back to the main queue, send first and
+   * delete second: a crash in between duplicates a message (harmless, the
+   * consumer is idempotent) but never loses one.
+   */
+  async replay(max: number, messageIds: ReadonlySet<string> | undefined, signal?: AbortSignal): Promise<{ replayed: string[]; skipped: number }> {
+    const replayed: string[] = [];
+    let skipped = 0;
+    while (replayed.length < max) {
+      const batch = await withDeadline(this.timeoutMs, signal, (abortSignal) =>
+        this.poison.receiveMessages({ numberOfMessages: Math.min(32, max - replayed.length), visibilityTimeout: 30, abortSignal }),
+      );
+      if (batch.receivedMessageItems.length === 0) break;
+      for (const m of batch.receivedMessageItems) {
+        if (messageIds && !messageIds.has(m.messageId)) {
+          skipped++;
+          // Give it back at once so listings and other replays see it.
+          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.updateMessage(m.messageId, m.popReceipt, undefined, 0, { abortSignal }));
+          continue;
+        }
+        const env = parseEnvelope(m.messageText);
+        await withDeadline(this.timeoutMs, signal, (abortSignal) => this.main.sendMessage(env.body, { messageTimeToLive: -1, abortSignal }));
+        await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.deleteMessage(m.messageId, m.popReceipt, { abortSignal }));
+        replayed.push(m.messageId);
+      }
+      if (messageIds && skipped > 0 && replayed.length === messageIds.size) break;
+      if (messageIds && batch.receivedMessageItems.every((m) => !messageIds.has(m.messageId))) break;
+    }
+    return { replayed, skipped };
+  }
+}
+
+/** Messages put on the poison queue by someone else (e.g. WebJobs, or by hand) are plain bodies. */
+export function parseEnvelope(text: string): PoisonEnvelope {
+  try {
+    const v = JSON.parse(text) as Partial<PoisonEnvelope>;
+    if (v && v.kind === 'expense-export.poison/v1' && typeof v.body === 'string') return v as PoisonEnvelope;
+  } catch {
+    // fall through: not ours
+  }
+  return { kind: 'expense-export.poison/v1', body: text, reason: 'unknown (not written by expense-export)', code: 'foreign', failedAt: '', dequeueCount: 0, originalMessageId: '' };
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { isCurrency, parseAmount } from '../money/money';
+import { isCalendarDate } from './dates';
+
+export const EXPENSE_STATES = ['submitted', 'approved', 'processing'] as const;
+export type ExpenseState = (typeof EXPENSE_STATES)[number];
+export const REIMBURSEMENT_METHODS = ['direct_deposit', 'check', 'cash'] as const;
+export type ReimbursementMethod = (typeof REIMBURSEMENT_METHODS)[number];
+
+/**
+ * Table keys may not contain / \ # ? or control characters; we are stricter
+ * and allow only what a generated id can contain. Anything that reaches a
+ * table query or a URL is checked against this first.
+ */
+export const KEY_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const isValidKey = (id: unknown): id is string => typeof id === 'string' && KEY_PATTERN.test(id);
+
+export const MAX_ITEMS = 100; // one entity-group transaction, so items are written atomically
+export const MAX_TEXT = 200;
+
+export interface ExpenseItem {
+  description: string;
+  /** Exact minor units of the expense's currency. */
+  amountMinor: bigint;
+}
+
+export interface Expense {
+  id: string;
+  employee: string;
+  costCenter: string;
+  reimbursementMethod: ReimbursementMethod;
+  currency: string;
+  description?: string;
+  state: ExpenseState;
+  createdAt: string;
+  approvedAt?: string;
+  approver?: string;
+  /** Calendar date of approval in EXPORT_TIMEZONE: the export partition. */
+  approvalDate?: string;
+}
+
+// Printable text only: control characters are refused rather than stored and exported.
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain control characters');
+
+/** Domain validation beyond the OpenAPI schema: currency-aware exact amounts. */
+export const newExpenseSchema = z
+  .object({
+    employee: text(MAX_TEXT),
+    costCenter: text(64),
+    reimbursementMethod: z.enum(REIMBURSEMENT_METHODS),
+    currency: z.string().default('USD').refine(isCurrency, 'must be an ISO 4217 currency code'),
+    description: text(1000).optional(),
+    items: z
+      .array(z.object({ description: text(MAX_TEXT), amount: z.union([z.string().max(32), z.number()]) }).strict())
+      .min(1)
+      .max(MAX_ITEMS),
+  })
+  .strict()
+  .transform((body, ctx) => {
+    const items: ExpenseItem[] = [];
+    body.items.forEach((item, i) => {
+      const parsed = parseAmount(item.amount, body.currency);
+      if (parsed.ok) items.push({ description: item.description, amountMinor: parsed.minor });
+      else ctx.addIssue({ code: 'custom', path: ['items', i, 'amount'], message: `amount ${parsed.reason}` });
+    });
+    return { ...body, items };
+  });
+
+export type NewExpense = z.output<typeof newExpenseSchema>;
+
+/** The approval message: small, and everything else is read from the tables. */
+export const approvalMessageSchema = z
+  .object({
+    expenseId: z.string().regex(KEY_PATTERN, 'expenseId violates table key rules'),
+    approvalDate: z.string().refine(isCalendarDate, 'approvalDate must be a real YYYY-MM-DD date'),
+  });
+// Unknown extra fields are ignored (not poisoned) so the producer can add fields without a lockstep deploy.
+export type ApprovalMessage = z.infer<typeof approvalMessageSchema>;

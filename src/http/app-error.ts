@@ -1,0 +1,37 @@
+/**
+ * The one error type that crosses layers. `code` is stable and becomes the
+ * problem+json `type` (https://expense-export.dev/problems/<code>) and `code`.
+ */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  invalid_date: 400,
+  validation_failed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  too_many_requests: 429,
+  internal: 500,
+  storage_unavailable: 503,
+  shutting_down: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: { headers?: Record<string, string>; errors?: unknown[]; cause?: unknown } = {},
+  ) {
+    super(message, { cause: extra.cause });
+    this.name = 'AppError';
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export const PROBLEM_BASE = 'https://expense-export.dev/problems/';

@@ -1,0 +1,88 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { AppError, ERROR_STATUS, PROBLEM_BASE, type ErrorCode } from './app-error';
+import { isTransientStorageError } from '../storage/errors';
+
+const TITLES: Record<ErrorCode, string> = {
+  bad_request: 'Bad request',
+  invalid_date: 'Invalid date',
+  validation_failed: 'Request validation failed',
+  unauthorized: 'Authentication required',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  conflict: 'Conflict',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  too_many_requests: 'Too many requests',
+  internal: 'Internal error',
+  storage_unavailable: 'Storage unavailable',
+  shutting_down: 'Shutting down',
+};
+
+const BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'too_many_requests',
+};
+
+interface HttpLikeError {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+  errors?: Array<{ path?: string; message?: string }>;
+  expose?: boolean;
+}
+
+/** Maps anything thrown (ours, body-parser's, the OpenAPI validator's, the SDK's) to one problem shape. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (isTransientStorageError(err)) {
+    return new AppError('storage_unavailable', 'Storage is unreachable; try again shortly.', { headers: { 'Retry-After': '5' }, cause: err });
+  }
+  const e = (err ?? {}) as HttpLikeError;
+  const status = e.status ?? e.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code: ErrorCode = e.errors ? 'validation_failed' : (BY_STATUS[status] ?? 'bad_request');
+    const errors = e.errors?.map((x) => ({ path: x.path, message: x.message }));
+    const message = e.type === 'entity.parse.failed' ? 'Request body is not valid JSON.' : errors ? 'The request does not match the API schema.' : TITLES[code];
+    return new AppError(code, message, errors ? { errors } : {});
+  }
+  return new AppError('internal', 'An unexpected error occurred.', { cause: err });
+}
+
+export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, instance?: string): void {
+  for (const [k, v] of Object.entries(err.extra.headers ?? {})) res.setHeader(k, v);
+  res
+    .status(ERROR_STATUS[err.code])
+    .type('application/problem+json')
+    .json({
+      type: PROBLEM_BASE + err.code,
+      title: TITLES[err.code],
+      status: err.status,
+      code: err.code,
+      detail: err.message,
+      ...(instance ? { instance } : {}),
+      ...(err.extra.errors ? { errors: err.extra.errors } : {}),
+    });
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new AppError('not_found', `No route for ${req.method} ${req.path}`));
+};
+
+export const errorMiddleware: ErrorRequestHandler = (err, req, res, _next) => {
+  const appErr = toAppError(err);
+  if (appErr.status >= 500) req.log?.error({ err: appErr.extra.cause ?? err, code: appErr.code }, 'request failed');
+  if (res.headersSent) {
+    // Mid-stream failure: a clean end would hand the client a truncated file that looks complete.
+    res.destroy(appErr);
+    return;
+  }
+  sendProblem(res, appErr, req.originalUrl.split('?')[0]);
+};

@@ -1,0 +1,85 @@
+import { TableClient, TableServiceClient, type TableServiceClientOptions } from '@azure/data-tables';
+import { QueueClient, QueueServiceClient, StorageRetryPolicyType, type StoragePipelineOptions } from '@azure/storage-queue';
+import type { TokenCredential } from '@azure/core-auth';
+import type { Config, StorageSource } from '../config';
+import { withDeadline } from './deadline';
+
+export interface StorageClients {
+  expenses: TableClient;
+  items: TableClient;
+  exports: TableClient;
+  outbox: TableClient;
+  tableService: TableServiceClient;
+  queue: QueueClient;
+  poison: QueueClient;
+  queueService: QueueServiceClient;
+  /** Every storage call's deadline in ms. */
+  timeoutMs: number;
+}
+
+export type ResolvedStorage = Exclude<StorageSource, { kind: 'embedded' }>;
+
+// Our own deadlines (abortSignal) bound each call; the SDK's retries only smooth over blips inside that budget.
+const tableOptions = (insecure: boolean): TableServiceClientOptions => ({
+  allowInsecureConnection: insecure,
+  retryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 1000 },
+});
+const queueOptions: StoragePipelineOptions = {
+  retryOptions: { retryPolicyType: StorageRetryPolicyType.EXPONENTIAL, maxTries: 3, retryDelayInMs: 100, maxRetryDelayInMs: 1000 },
+};
+
+const isInsecure = (cs: string) => /DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true|=http:\/\//i.test(cs);
+
+/**
+ * Picks the client construction the Azure SDK conventions imply: a connection
+ * string (shared key or SAS, real Azure or Azurite), else endpoints with a
+ * token credential (DefaultAzureCredential: managed identity in Azure).
+ */
+export function createStorageClients(
+  source: ResolvedStorage,
+  names: Pick<Config, 'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue' | 'STORAGE_TIMEOUT_MS'>,
+  credentialFactory: () => TokenCredential = defaultCredential,
+): StorageClients {
+  let table: (name: string) => TableClient;
+  let tableService: TableServiceClient;
+  let queueService: QueueServiceClient;
+  if (source.kind === 'connection-string') {
+    const opts = tableOptions(isInsecure(source.connectionString));
+    table = (name) => TableClient.fromConnectionString(source.connectionString, name, opts);
+    tableService = TableServiceClient.fromConnectionString(source.connectionString, opts);
+    queueService = QueueServiceClient.fromConnectionString(source.connectionString, queueOptions);
+  } else {
+    const credential = credentialFactory();
+    const opts = tableOptions(source.tableEndpoint.startsWith('http:'));
+    table = (name) => new TableClient(source.tableEndpoint, name, credential, opts);
+    tableService = new TableServiceClient(source.tableEndpoint, credential, opts);
+    queueService = new QueueServiceClient(source.queueEndpoint, credential, queueOptions);
+  }
+  return {
+    expenses: table(names.EXPENSES_TABLE),
+    items: table(names.EXPENSE_ITEMS_TABLE),
+    exports: table(names.EXPORT_TABLE),
+    outbox: table(names.OUTBOX_TABLE),
+    tableService,
+    queue: queueService.getQueueClient(names.APPROVALS_QUEUE),
+    poison: queueService.getQueueClient(names.poisonQueue),
+    queueService,
+    timeoutMs: names.STORAGE_TIMEOUT_MS,
+  };
+}
+
+function defaultCredential(): TokenCredential {
+  // Loaded lazily: @azure/identity is heavy and unused with connection strings.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { DefaultAzureCredential } = require('@azure/identity') as typeof import('@azure/identity');
+  return new DefaultAzureCredential();
+}
+
+/** Creates tables and queues if missing; safe to run from many instances at once. */
+export async function provisionStorage(c: StorageClients, signal?: AbortSignal): Promise<void> {
+  const t = c.timeoutMs * 3;
+  await Promise.all([
+    ...[c.expenses, c.items, c.exports, c.outbox].map((tc) => withDeadline(t, signal, (abortSignal) => tc.createTable({ abortSignal }))),
+    ...[c.queue, c.poison].map((q) => withDeadline(t, signal, (abortSignal) => q.createIfNotExists({ abortSignal }))),
+  ]);
+}
