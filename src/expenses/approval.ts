@@ -43,7 +43,8 @@ export class ApprovalService {
       const current = await this.d.store.get(id, signal);
       if (!current) throw new AppError('not_found', `Expense ${id} does not exist.`);
       const { value: expense, etag } = current;
-      if (expense.state === 'approved' || expense.state === 'processing') return { expense, enqueued: false };
+      // Re-approving is a no-op (a retried request must not queue twice); once exported it is a conflict.
+      if (expense.state === 'approved') return { expense, enqueued: false };
       if (expense.state !== 'submitted') throw new AppError('conflict', `Expense ${id} is ${expense.state} and cannot be approved.`);
 
       const at = this.now();

@@ -1,0 +1,90 @@
+import request from 'supertest';
+import { parse } from 'csv-parse/sync';
+import { createApp } from '../../src/app';
+import type { Services } from '../../src/services';
+import { dateInZone } from '../../src/expenses/dates';
+import { testServices } from '../support/storage';
+import { basic, testUsers } from '../support/users';
+import { waitFor } from '../support/wait';
+
+let s: Services;
+let app: ReturnType<typeof createApp>;
+
+beforeAll(async () => {
+  s = await testServices({ users: await testUsers() });
+  app = createApp(s);
+  s.consumer.start();
+});
+afterAll(async () => {
+  await s.consumer.stop(2000);
+});
+
+const newExpense = (items: Array<{ description: string; amount: string | number }>, extra: Record<string, unknown> = {}) => ({
+  employee: 'Ada Lovelace',
+  costCenter: 'CC-100',
+  reimbursementMethod: 'direct_deposit',
+  items,
+  ...extra,
+});
+
+async function create(body: object) {
+  const res = await request(app).post('/expenses').set('Authorization', basic('approver')).send(body);
+  expect(res.status).toBe(201);
+  return res.body as { id: string; total: string; state: string };
+}
+
+async function exportCsv(date: string) {
+  const res = await request(app).get(`/exports/${date}`).set('Authorization', basic('exporter'));
+  expect(res.status).toBe(200);
+  return { res, rows: parse(res.text, { columns: true }) as Array<Record<string, string>> };
+}
+
+describe('approve → queue → ExportTable → GET /exports/:date', () => {
+  test('an approved expense appears in the export with its exact total, and ends up processing', async () => {
+    const created = await create(newExpense([{ description: 'Taxi', amount: 0.1 }, { description: 'Tip', amount: '0.20' }]));
+    expect(created).toMatchObject({ state: 'submitted', total: '0.30' });
+
+    const approved = await request(app).post(`/expenses/${created.id}/approve`).set('Authorization', basic('approver'));
+    expect(approved.status).toBe(200);
+    expect(approved.body).toMatchObject({ state: 'approved', approver: 'approver' });
+    expect(approved.body.approvedAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+
+    const today = dateInZone(new Date(approved.body.approvedAt), 'UTC');
+    const row = await waitFor(async () => (await exportCsv(today)).rows.find((r) => r.expense_id === created.id), 5000);
+    expect(row).toEqual({
+      expense_id: created.id,
+      approved_at: approved.body.approvedAt,
+      approver: 'approver',
+      employee: 'Ada Lovelace',
+      cost_center: 'CC-100',
+      reimbursement_method: 'direct_deposit',
+      currency: 'USD',
+      amount: '0.30',
+    });
+    const after = await waitFor(async () => {
+      const r = await request(app).get(`/expenses/${created.id}`).set('Authorization', basic('approver'));
+      return r.body.state === 'processing' ? r.body : undefined;
+    });
+    expect(after.total).toBe('0.30');
+  });
+
+  test('approving twice returns the same result and enqueues nothing new', async () => {
+    await s.consumer.stop(2000); // hold messages in the queue so we can count them
+    const { id } = await create(newExpense([{ description: 'Hotel', amount: '100.00' }]));
+    const depth = async () => (await s.clients.queue.getProperties()).approximateMessagesCount;
+    const before = await depth();
+    const first = await request(app).post(`/expenses/${id}/approve`).set('Authorization', basic('approver'));
+    const second = await request(app).post(`/expenses/${id}/approve`).set('Authorization', basic('admin'));
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(await depth()).toBe(before! + 1);
+  });
+
+  test('approving an unknown expense is 404, a malformed id 400', async () => {
+    const missing = await request(app).post('/expenses/nope-123/approve').set('Authorization', basic('approver'));
+    expect(missing.status).toBe(404);
+    expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const bad = await request(app).post('/expenses/a%23b/approve').set('Authorization', basic('approver'));
+    expect(bad.status).toBe(400);
+  });
+});

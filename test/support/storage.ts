@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { createStorageClients, provisionStorage, type StorageClients } from '../../src/storage/clients';
+import { createServices, type ServiceConfig, type Services } from '../../src/services';
+import { createMetrics } from '../../src/observability/metrics';
+import type { User } from '../../src/auth/users';
+import { loadConfig } from '../../src/config';
+
+export function azuriteConnectionString(): string {
+  const cs = process.env.TEST_AZURITE_CONNECTION_STRING;
+  if (!cs) throw new Error('TEST_AZURITE_CONNECTION_STRING missing: the jest globalSetup starts Azurite');
+  return cs;
+}
+
+/** Unique table and queue names, so test files never see each other's data. */
+export function uniqueNames() {
+  const id = randomBytes(4).toString('hex');
+  return {
+    EXPENSES_TABLE: `Exp${id}`,
+    EXPENSE_ITEMS_TABLE: `Items${id}`,
+    EXPORT_TABLE: `Export${id}`,
+    OUTBOX_TABLE: `Outbox${id}`,
+    APPROVALS_QUEUE: `approvals-${id}`,
+    poisonQueue: `approvals-${id}-poison`,
+    STORAGE_TIMEOUT_MS: 5000,
+  };
+}
+
+export async function testClients(names = uniqueNames(), connectionString = azuriteConnectionString()): Promise<StorageClients> {
+  const clients = createStorageClients({ kind: 'connection-string', connectionString }, names);
+  await provisionStorage(clients);
+  return clients;
+}
+
+export const silentLogger = pino({ level: 'silent' });
+
+/** The service defaults, with test-friendly overrides. */
+export function testConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  const base = loadConfig({ AZURITE_IN_MEMORY: 'true' });
+  return { ...base, CONSUMER_MAX_IDLE_MS: 200, APPROVAL_SWEEP_GRACE_MS: 0, ...overrides };
+}
+
+export async function testServices(opts: { users?: User[]; config?: Partial<ServiceConfig>; clients?: StorageClients } = {}): Promise<Services> {
+  const clients = opts.clients ?? (await testClients());
+  return createServices(testConfig(opts.config), clients, opts.users ?? [], silentLogger, createMetrics({ defaultMetrics: false }));
+}
