@@ -38,10 +38,11 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
     if (!isCalendarDate(date)) throw new AppError('invalid_date', `"${String(date).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
     const release = limit.acquire(req.principal!.name);
     if (!release) throw new AppError('too_many_requests', 'Too many exports running; retry shortly.', { headers: { 'Retry-After': '5' } });
-    res.on('close', release);
-
     const controller = new AbortController();
-    res.on('close', () => controller.abort());
+    res.once('close', () => {
+      release();
+      controller.abort(); // client gone or response done: stop reading the table
+    });
     const pages = readExportPages(d.exportTable, date, d.timeoutMs, controller.signal);
     // The first page is read before any byte is sent, so a storage failure here is still a clean 503.
     const first = await pages.next();

@@ -10,6 +10,7 @@ export const ROUTE_ROLES: Record<string, readonly Role[] | null> = {
   'GET /readyz': null,
   'GET /openapi.yaml': null,
   'GET /docs': null,
+  'GET /docs/{asset}': null,
   'GET /metrics': ['admin'],
   'POST /expenses': ['approver', 'admin'],
   'GET /expenses/{id}': ['approver', 'admin'],

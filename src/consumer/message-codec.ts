@@ -16,15 +16,14 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeApproval(text: string): DecodeResult {
   let json: string;
   const trimmed = text.trim();
-  if (trimmed.startsWith('{')) json = trimmed;
-  else if (trimmed.length % 4 === 0 && BASE64.test(trimmed)) {
+  if (!trimmed.startsWith('{') && trimmed.length % 4 === 0 && BASE64.test(trimmed)) {
     try {
       json = UTF8.decode(Buffer.from(trimmed, 'base64'));
     } catch {
       return { ok: false, code: 'bad_encoding', reason: 'base64 payload is not UTF-8' };
     }
   } else {
-    return { ok: false, code: 'bad_encoding', reason: 'message is neither JSON nor base64-encoded JSON' };
+    json = trimmed; // raw JSON (or garbage, which JSON.parse will name)
   }
   let raw: unknown;
   try {

@@ -1,0 +1,67 @@
+import request from 'supertest';
+import { createApp } from '../../src/app';
+import { ROUTE_ROLES } from '../../src/auth/route-roles';
+import { ROLES, type Role } from '../../src/auth/users';
+import type { Services } from '../../src/services';
+import { specRoutes } from '../support/routes';
+import { testServices } from '../support/storage';
+import { basic, testUsers } from '../support/users';
+
+/**
+ * Walks every operation in openapi.yaml, for each role and for an anonymous
+ * caller, and checks the outcome against ROUTE_ROLES: 2xx when allowed, 401
+ * without credentials, 403 with a role that is not enough.
+ */
+let s: Services;
+let app: ReturnType<typeof createApp>;
+let expenseId: string;
+
+const body = {
+  employee: 'Grace Hopper',
+  costCenter: 'CC-1',
+  reimbursementMethod: 'check',
+  items: [{ description: 'Compiler manual', amount: '42.00' }],
+};
+
+beforeAll(async () => {
+  s = await testServices({ users: await testUsers() });
+  app = createApp(s);
+  const created = await request(app).post('/expenses').set('Authorization', basic('admin')).send(body);
+  expenseId = created.body.id;
+  await request(app).post(`/expenses/${expenseId}/approve`).set('Authorization', basic('admin')).expect(200);
+});
+
+function send(op: string, auth?: string) {
+  const [method, template] = op.split(' ') as [string, string];
+  const path = template.replace('{id}', expenseId).replace('{date}', '2026-11-23').replace('{asset}', 'swagger-ui.css');
+  let req = method === 'GET' ? request(app).get(path) : request(app).post(path);
+  if (auth) req = req.set('Authorization', auth);
+  if (op === 'POST /expenses') req = req.send(body);
+  if (op === 'POST /admin/poison/replay') req = req.send({ max: 1 });
+  return req;
+}
+
+const cases = specRoutes().flatMap((op) => [
+  ...ROLES.map((role) => [op, role] as [string, Role | 'anonymous']),
+  [op, 'anonymous'] as [string, Role | 'anonymous'],
+]);
+
+test.each(cases)('%s as %s', async (op, who) => {
+  const roles = ROUTE_ROLES[op];
+  const res = await send(op, who === 'anonymous' ? undefined : basic(who));
+  if (roles === null || (who !== 'anonymous' && roles!.includes(who))) {
+    expect(res.status).toBeGreaterThanOrEqual(200);
+    expect(res.status).toBeLessThan(300);
+  } else if (who === 'anonymous') {
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Basic realm="expense-export", charset="UTF-8"');
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  } else {
+    expect(res.status).toBe(403);
+    expect(res.body.code).toBe('forbidden');
+  }
+});
+
+test('the matrix covers every operation', () => {
+  expect(new Set(cases.map((c) => c[0])).size).toBe(Object.keys(ROUTE_ROLES).length);
+});

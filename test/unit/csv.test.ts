@@ -1,0 +1,73 @@
+import fc from 'fast-check';
+import { parse } from 'csv-parse/sync';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { csvStringifier, neutralizeCell, unneutralizeCell } from '../../src/export/csv';
+import type { ExportRecord } from '../../src/export/export-reader';
+
+const row = (over: Partial<ExportRecord> = {}): ExportRecord => ({
+  rowKey: 'e1',
+  approvedAt: '2026-11-23T09:00:00.000Z',
+  approver: 'boss',
+  employee: 'Ada',
+  costCenter: 'CC-1',
+  reimbursementMethod: 'cash',
+  currency: 'USD',
+  amount: '0.30',
+  ...over,
+});
+
+const render = (rows: ExportRecord[]) => text(Readable.from(rows).pipe(csvStringifier()));
+
+describe('CSV', () => {
+  test('exact header, CRLF line ends, one line per row', async () => {
+    const out = await render([row(), row({ rowKey: 'e2' })]);
+    expect(out).toBe(
+      'expense_id,approved_at,approver,employee,cost_center,reimbursement_method,currency,amount\r\n' +
+        'e1,2026-11-23T09:00:00.000Z,boss,Ada,CC-1,cash,USD,0.30\r\n' +
+        'e2,2026-11-23T09:00:00.000Z,boss,Ada,CC-1,cash,USD,0.30\r\n',
+    );
+  });
+
+  test('header alone when there are no rows', async () => {
+    expect(await render([])).toBe('expense_id,approved_at,approver,employee,cost_center,reimbursement_method,currency,amount\r\n');
+  });
+
+  test('RFC 4180 quoting of commas, quotes and line breaks', async () => {
+    const out = await render([row({ employee: 'Smith, "Jay"\nJr' })]);
+    expect(out).toContain('"Smith, ""Jay""\nJr"');
+    expect(parse(out, { columns: true })[0].employee).toBe('Smith, "Jay"\nJr');
+  });
+
+  test.each(['=1+1', '+1', '-1', '@SUM(A1)', '\tx', '\rx', '＝1', '＋1', '－1', '＠x', "'quoted"])('%p is neutralized', async (value) => {
+    const out = await render([row({ employee: value, approver: value, costCenter: value })]);
+    const parsed = parse(out, { columns: true, relax_quotes: true })[0];
+    for (const k of ['employee', 'approver', 'cost_center']) {
+      expect(parsed[k]).toBe(`'${value}`);
+      expect(unneutralizeCell(parsed[k])).toBe(value);
+    }
+  });
+
+  test('server-formatted numbers are left as numbers', async () => {
+    const parsed = parse(await render([row({ amount: '1200' })]), { columns: true })[0];
+    expect(parsed.amount).toBe('1200');
+    expect(parsed.approved_at).toBe('2026-11-23T09:00:00.000Z');
+  });
+
+  test('property: any text survives CSV + neutralization round-trip through a real parser', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.string({ unit: 'grapheme', maxLength: 30 }), { minLength: 1, maxLength: 5 }), async (names) => {
+        const rows = names.map((n, i) => row({ rowKey: `e${i}`, employee: n, approver: n }));
+        const parsed = parse(await render(rows), { columns: true }) as Array<Record<string, string>>;
+        expect(parsed.map((p) => unneutralizeCell(p.employee!))).toEqual(names);
+        for (const p of parsed) expect(p.employee).not.toMatch(/^[=+\-@\t\r＝＋－＠]/);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('neutralizeCell leaves ordinary text alone', () => {
+    expect(neutralizeCell('Ada Lovelace')).toBe('Ada Lovelace');
+    expect(neutralizeCell('')).toBe('');
+  });
+});
