@@ -48,9 +48,10 @@ export function toAppError(err: unknown): AppError {
   const e = (err ?? {}) as HttpLikeError;
   const status = e.status ?? e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code: ErrorCode = e.errors ? 'validation_failed' : (BY_STATUS[status] ?? 'bad_request');
+    const code: ErrorCode = status === 400 && e.errors ? 'validation_failed' : (BY_STATUS[status] ?? 'bad_request');
     const errors = e.errors?.map((x) => ({ path: x.path, message: x.message }));
-    const message = e.type === 'entity.parse.failed' ? 'Request body is not valid JSON.' : errors ? 'The request does not match the API schema.' : TITLES[code];
+    const message =
+      e.type === 'entity.parse.failed' ? 'Request body is not valid JSON.' : code === 'validation_failed' ? 'The request does not match the API schema.' : (errors?.[0]?.message ?? TITLES[code]);
     return new AppError(code, message, errors ? { errors } : {});
   }
   return new AppError('internal', 'An unexpected error occurred.', { cause: err });

@@ -1,0 +1,85 @@
+import { odata } from '@azure/data-tables';
+import { handleApproval, RetryableError, type HandlerDeps } from '../../src/consumer/export-handler';
+import type { Services } from '../../src/services';
+import { testServices } from '../support/storage';
+
+/** Steps 2-5 against real storage, including the paths a retry takes. */
+let s: Services;
+let deps: HandlerDeps;
+const signal = new AbortController().signal;
+
+beforeAll(async () => {
+  s = await testServices();
+  deps = { store: s.store, exports: s.clients.exports, timeoutMs: 5000, crash: () => undefined };
+});
+
+async function approvedExpense(amounts: bigint[]) {
+  const e = await s.store.create(
+    { employee: 'Ada', costCenter: 'CC-1', reimbursementMethod: 'cash', currency: 'USD', items: amounts.map((a, i) => ({ description: `i${i}`, amountMinor: a })) },
+    new Date(),
+  );
+  const { expense } = await s.approvals.approve(e.id, 'boss');
+  return expense;
+}
+
+async function exportRows(date: string, id: string) {
+  const rows = [];
+  for await (const r of s.clients.exports.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${date} and RowKey eq ${id}` } })) rows.push(r);
+  return rows;
+}
+
+test('first delivery inserts the row and moves the expense to processing', async () => {
+  const e = await approvedExpense([10n, 20n]);
+  const r = await handleApproval(deps, { expenseId: e.id, approvalDate: e.approvalDate! }, signal);
+  expect(r).toMatchObject({ exported: 'inserted', transitioned: true });
+  expect((await s.store.get(e.id))!.value.state).toBe('processing');
+  const rows = await exportRows(e.approvalDate!, e.id);
+  expect(rows).toHaveLength(1);
+  expect(rows[0]).toMatchObject({ amount: '0.30', approver: 'boss' });
+});
+
+test('409 path: a row written by an earlier attempt is kept and processing continues', async () => {
+  const e = await approvedExpense([500n]);
+  // An earlier attempt died after the insert, before the state update.
+  await handleApproval({ ...deps, crash: (p) => { if (p === 'after-insert') throw new Error('crash'); } }, { expenseId: e.id, approvalDate: e.approvalDate! }, signal).catch(() => undefined);
+  expect((await s.store.get(e.id))!.value.state).toBe('approved');
+  const r = await handleApproval(deps, { expenseId: e.id, approvalDate: e.approvalDate! }, signal);
+  expect(r).toMatchObject({ exported: 'already-present', transitioned: true });
+  expect(await exportRows(e.approvalDate!, e.id)).toHaveLength(1);
+  expect((await s.store.get(e.id))!.value.state).toBe('processing');
+});
+
+test('duplicate delivery after success: row kept, state already processing, nothing changes', async () => {
+  const e = await approvedExpense([1n]);
+  const msg = { expenseId: e.id, approvalDate: e.approvalDate! };
+  await handleApproval(deps, msg, signal);
+  const before = (await s.store.get(e.id))!.etag;
+  const again = await handleApproval(deps, msg, signal);
+  expect(again).toMatchObject({ exported: 'already-present', transitioned: false });
+  expect((await s.store.get(e.id))!.etag).toBe(before);
+  expect(await exportRows(e.approvalDate!, e.id)).toHaveLength(1);
+});
+
+test('stale ETag: the conditional update gets 412, re-reads and succeeds', async () => {
+  const e = await approvedExpense([7n]);
+  const stale = (await s.store.get(e.id))!;
+  // Someone touches the entity (e.g. a metadata edit) after our read: our ETag is now stale.
+  await s.store.replace({ ...stale.value, description: 'edited' }, stale.etag);
+  const staleStore = Object.create(s.store) as typeof s.store;
+  let first = true;
+  staleStore.get = async (id, sig) => {
+    if (first) {
+      first = false;
+      return stale;
+    }
+    return s.store.get(id, sig);
+  };
+  const r = await handleApproval({ ...deps, store: staleStore }, { expenseId: e.id, approvalDate: e.approvalDate! }, signal);
+  expect(r.transitioned).toBe(true);
+  const after = (await s.store.get(e.id))!.value;
+  expect(after).toMatchObject({ state: 'processing', description: 'edited' });
+});
+
+test('a message for a missing expense is retryable, not silently dropped', async () => {
+  await expect(handleApproval(deps, { expenseId: 'does-not-exist', approvalDate: '2026-01-01' }, signal)).rejects.toBeInstanceOf(RetryableError);
+});
