@@ -1,0 +1,55 @@
+import fc from 'fast-check';
+import { decodeApproval } from '../../src/consumer/message-codec';
+import type { Services } from '../../src/services';
+import { testServices } from '../support/storage';
+import { waitFor } from '../support/wait';
+
+/**
+ * Hostile queue bodies: the consumer poisons each one with a reason, keeps
+ * its original body, drops nothing, and keeps running.
+ */
+let s: Services;
+beforeAll(async () => {
+  s = await testServices({ config: { CONSUMER_CONCURRENCY: 16 } });
+});
+afterAll(() => s.consumer.stop(2000));
+
+test('a few hundred random message bodies all end in the poison queue, each with its reason', async () => {
+  const bodies = fc
+    .sample(
+      fc.oneof(
+        fc.string({ maxLength: 80 }),
+        fc.json(),
+        fc.string({ maxLength: 60 }).map((x) => Buffer.from(x).toString('base64')),
+        fc.record({ expenseId: fc.string({ maxLength: 20 }), approvalDate: fc.string({ maxLength: 12 }) }).map((o) => JSON.stringify(o)),
+      ),
+      { numRuns: 250, seed: 42 },
+    )
+    // Queue messages must be XML-safe text; a valid-looking message would wait for a missing expense instead.
+    .filter((b) => b.trim() !== '' && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff\ud800-\udfff]/.test(b) && !decodeApproval(b).ok);
+  const unique = [...new Set(bodies)];
+  for (const b of unique) await s.clients.queue.sendMessage(b);
+
+  s.consumer.start();
+  await waitFor(async () => (await s.clients.queue.getProperties()).approximateMessagesCount === 0, 60000, 200);
+  expect(s.consumer.state).not.toBe('stopped');
+
+  const seen = new Map<string, { reason: string; code: string }>();
+  let total = 0;
+  for (;;) {
+    const batch = await s.clients.poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 300 });
+    if (batch.receivedMessageItems.length === 0) break;
+    for (const m of batch.receivedMessageItems) {
+      const env = JSON.parse(m.messageText) as { body: string; reason: string; code: string };
+      seen.set(env.body, env);
+      total++;
+    }
+  }
+  expect(total).toBe(unique.length); // nothing dropped, nothing poisoned twice
+  expect(seen.size).toBe(unique.length);
+  for (const b of unique) {
+    expect(seen.get(b)).toBeDefined();
+    expect(seen.get(b)!.reason.length).toBeGreaterThan(0);
+    expect(['bad_encoding', 'bad_json', 'bad_schema']).toContain(seen.get(b)!.code);
+  }
+}, 90000);
