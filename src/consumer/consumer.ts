@@ -1,4 +1,4 @@
-import type { QueueClient } from '@azure/storage-queue';
+import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { ApprovalMessage } from '../expenses/model';
@@ -116,7 +116,7 @@ export class QueueConsumer {
         }
         if (items.length > 0) idle.reset();
         this.state = 'running';
-        for (const m of items) this.buffer.push(new MessageLease(m, this.o.queue, this.o.visibilityTimeoutSec, this.o.timeoutMs, this.o.logger));
+        for (const m of items) this.buffer.push(new MessageLease(m, this.o.queue, this.o.visibilityTimeoutSec, this.o.timeoutMs, this.messageLog(m)));
       }
       while (this.buffer.length > 0 && this.active.size < this.o.concurrency) this.spawn(this.buffer.shift()!);
       if (this.active.size > 0 && (this.buffer.length > 0 || this.active.size >= this.o.concurrency)) {
@@ -128,9 +128,15 @@ export class QueueConsumer {
     }
   }
 
+  /** Every line about a message carries its ids, so one grep follows an expense through retries. */
+  private messageLog(m: DequeuedMessageItem): Logger {
+    const decoded = decodeApproval(m.messageText);
+    return this.o.logger.child({ messageId: m.messageId, dequeueCount: m.dequeueCount, ...(decoded.ok ? { expenseId: decoded.message.expenseId } : {}) });
+  }
+
   private spawn(lease: MessageLease): void {
     const p: Promise<void> = this.process(lease)
-      .catch((err) => this.o.logger.error({ err }, 'unexpected consumer error'))
+      .catch((err) => this.messageLog(lease.message).error({ err }, 'unexpected consumer error'))
       .finally(() => this.active.delete(p));
     this.active.add(p);
   }
@@ -138,7 +144,7 @@ export class QueueConsumer {
   private async process(lease: MessageLease): Promise<void> {
     const started = performance.now();
     const m = lease.message;
-    let log = this.o.logger.child({ messageId: m.messageId, dequeueCount: m.dequeueCount });
+    const log = this.messageLog(m);
     const finish = (outcome: Outcome, result?: HandlerResult) => {
       this.o.observer?.settled(outcome, performance.now() - started, result);
       log.info({ outcome, ms: Math.round(performance.now() - started) }, `message ${outcome}`);
@@ -146,7 +152,7 @@ export class QueueConsumer {
     this.o.crash('after-receive');
 
     const decoded = decodeApproval(m.messageText);
-    if (decoded.ok) log = log.child({ expenseId: decoded.message.expenseId });
+    // Before the handler: a message that keeps killing its consumer must not get to run it once more.
     if (m.dequeueCount > this.o.maxDequeueCount) {
       return finish(await this.poison(lease, 'max_dequeue', `dequeued ${m.dequeueCount} times (limit ${this.o.maxDequeueCount})`));
     }
@@ -178,7 +184,7 @@ export class QueueConsumer {
     try {
       await this.o.poison.add({ body: m.messageText, reason, code, dequeueCount: m.dequeueCount, originalMessageId: m.messageId });
     } catch (err) {
-      this.o.logger.warn({ err, messageId: m.messageId }, 'could not write to the poison queue; leaving the message for redelivery');
+      this.messageLog(m).warn({ err }, 'could not write to the poison queue; leaving the message for redelivery');
       await lease.release(retryDelaySec(m.dequeueCount));
       return 'retried';
     }

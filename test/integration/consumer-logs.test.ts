@@ -1,0 +1,100 @@
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogger } from '../../src/observability/logger';
+import { QueueConsumer } from '../../src/consumer/consumer';
+import { PoisonQueue } from '../../src/consumer/poison';
+import { RetryableError, type HandlerResult } from '../../src/consumer/export-handler';
+import { encodeApproval } from '../../src/consumer/message-codec';
+import type { ApprovalMessage } from '../../src/expenses/model';
+import type { StorageClients } from '../../src/storage/clients';
+import { testClients } from '../support/storage';
+import { waitFor } from '../support/wait';
+
+interface Line {
+  msg: string;
+  messageId?: string;
+  expenseId?: string;
+  dequeueCount?: number;
+  outcome?: string;
+}
+
+function capture() {
+  const lines: Line[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Line);
+      done();
+    },
+  });
+  return { lines, logger: createLogger({ level: 'debug', pretty: false, destination: sink }) };
+}
+
+const ok = (): HandlerResult => ({ exported: 'inserted', transitioned: true, approvedAt: new Date().toISOString() });
+const msg = (expenseId: string): string => encodeApproval({ expenseId, approvalDate: '2026-01-02' });
+
+async function run(handle: (m: ApprovalMessage) => Promise<HandlerResult>, bodies: string[], settled: number, clients?: StorageClients) {
+  clients ??= await testClients();
+  const { lines, logger } = capture();
+  const consumer = new QueueConsumer({
+    queue: clients.queue,
+    poison: new PoisonQueue(clients.queue, clients.poison, 5000),
+    handle: (m) => handle(m),
+    logger,
+    concurrency: 4,
+    // The shortest the config allows: the lease renews every second.
+    visibilityTimeoutSec: 2,
+    // One delivery, so a failing message is poisoned within the test.
+    maxDequeueCount: 1,
+    maxIdleMs: 200,
+    maxOutageBackoffMs: 1000,
+    timeoutMs: 5000,
+    crash: () => undefined,
+  });
+  for (const b of bodies) await clients.queue.sendMessage(b);
+  consumer.start();
+  try {
+    await waitFor(async () => lines.filter((l) => l.outcome).length >= settled, 15000);
+  } finally {
+    await consumer.stop(2000);
+  }
+  return lines;
+}
+
+/** The ids that make a log line traceable; an unreadable body has no expense id to give. */
+function expectTraceable(lines: Line[], unreadable: ReadonlySet<string> = new Set()) {
+  const about = lines.filter((l) => l.messageId);
+  expect(about.length).toBeGreaterThan(0);
+  for (const l of about) {
+    expect({ msg: l.msg, dequeueCount: l.dequeueCount }).toEqual({ msg: l.msg, dequeueCount: expect.any(Number) });
+    if (!unreadable.has(l.messageId!)) expect({ msg: l.msg, expenseId: l.expenseId }).toEqual({ msg: l.msg, expenseId: expect.any(String) });
+  }
+}
+
+test('outcome lines carry messageId, dequeueCount and expenseId', async () => {
+  const handle = async (m: ApprovalMessage) => {
+    if (m.expenseId === 'fails') throw new RetryableError('expense fails does not exist');
+    return ok();
+  };
+  const lines = await run(handle, [msg('works'), msg('fails'), 'not json at all'], 3);
+  const outcome = (expenseId: string | undefined) => lines.find((l) => l.outcome && l.expenseId === expenseId);
+  expect(outcome('works')).toMatchObject({ outcome: 'deleted', dequeueCount: 1 });
+  expect(outcome('fails')).toMatchObject({ outcome: 'poisoned', dequeueCount: 1 });
+  expect(outcome(undefined)).toMatchObject({ outcome: 'poisoned', dequeueCount: 1 });
+  expectTraceable(lines, new Set([outcome(undefined)!.messageId!]));
+});
+
+test('lease lines (renewal found the message gone) carry them too', async () => {
+  let clear: (() => Promise<unknown>) | undefined;
+  const handle = async () => {
+    // Someone else takes the message away while we hold it: the next renewal finds it gone.
+    await clear!();
+    await sleep(1500);
+    return ok();
+  };
+  const clients = await testClients();
+  clear = () => clients.queue.clearMessages();
+  const lines = await run(handle, [msg('taken-away')], 1, clients);
+  expect(lines.find((l) => l.msg.startsWith('lease lost'))).toMatchObject({ expenseId: 'taken-away', dequeueCount: 1 });
+  expect(lines.find((l) => l.outcome)).toMatchObject({ outcome: 'lost', expenseId: 'taken-away' });
+  expectTraceable(lines);
+});
