@@ -66,6 +66,11 @@ describe('approve → queue → ExportTable → GET /exports/:date', () => {
       return r.body.state === 'processing' ? r.body : undefined;
     });
     expect(after.total).toBe('0.30');
+
+    // Once exported, approving again is a conflict, not a silent second export.
+    const late = await request(app).post(`/expenses/${created.id}/approve`).set('Authorization', basic('approver'));
+    expect(late.status).toBe(409);
+    expect(late.body.code).toBe('conflict');
   });
 
   test('approving twice returns the same result and enqueues nothing new', async () => {
