@@ -5,7 +5,7 @@ import type { ApprovalMessage } from '../expenses/model';
 import type { CrashHook } from '../faults';
 import { withDeadline } from '../storage/deadline';
 import { Backoff, retryDelaySec } from './backoff';
-import { PermanentError, type HandlerResult } from './export-handler';
+import { classifyFailure, type HandlerResult } from './export-handler';
 import { MessageLease } from './lease';
 import { decodeApproval } from './message-codec';
 import type { PoisonQueue } from './poison';
@@ -74,9 +74,9 @@ export class QueueConsumer {
     this.state = 'stopping';
     this.loopStop.abort();
     await this.loop;
-    const unstarted = this.buffer.splice(0);
-    await Promise.allSettled(unstarted.map((l) => l.release(0)));
-    const drained = Promise.allSettled([...this.active]).then(() => true);
+    // Never started: hand them back at once, bounded by the same drain deadline, since storage may be what hangs.
+    const unstarted = this.buffer.splice(0).map((l) => l.release(0, this.hardStop.signal));
+    const drained = Promise.allSettled([...this.active, ...unstarted]).then(() => true);
     const timer = sleep(drainMs, false, { ref: false });
     if (!(await Promise.race([drained, timer]))) {
       this.o.logger.warn({ inFlight: this.active.size }, 'drain deadline reached; in-flight messages are left for redelivery');
@@ -90,6 +90,8 @@ export class QueueConsumer {
     const idle = new Backoff(100, this.o.maxIdleMs);
     const outage = new Backoff(500, this.o.maxOutageBackoffMs);
     const signal = this.loopStop.signal;
+    // Waiting on handlers must not delay a shutdown: the drain deadline belongs to stop(), not to the slowest handler.
+    const stopped = new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
     while (!signal.aborted) {
       this.lastLoopAt = Date.now();
       if (this.buffer.length === 0 && this.active.size < this.o.concurrency) {
@@ -120,10 +122,10 @@ export class QueueConsumer {
       }
       while (this.buffer.length > 0 && this.active.size < this.o.concurrency) this.spawn(this.buffer.shift()!);
       if (this.active.size > 0 && (this.buffer.length > 0 || this.active.size >= this.o.concurrency)) {
-        await Promise.race(this.active);
+        await Promise.race([...this.active, stopped]);
       } else if (this.active.size > 0) {
         // Queue looked empty but work is running: poll again soon without spinning.
-        await Promise.race([Promise.race(this.active), sleep(idle.next(), undefined, { signal }).catch(() => undefined)]);
+        await Promise.race([...this.active, sleep(idle.next(), undefined, { signal }).catch(() => undefined)]);
       }
     }
   }
@@ -158,24 +160,40 @@ export class QueueConsumer {
     }
     if (!decoded.ok) return finish(await this.poison(lease, decoded.code, decoded.reason));
 
+    let result: HandlerResult;
     try {
-      const result = await this.o.handle(decoded.message, this.hardStop.signal);
-      this.o.crash('before-delete');
+      result = await this.o.handle(decoded.message, this.hardStop.signal);
+    } catch (err) {
+      return finish(await this.failed(lease, err, log));
+    }
+    this.o.crash('before-delete');
+    try {
       finish((await lease.delete()) ? 'deleted' : 'lost', result);
     } catch (err) {
-      if (this.hardStop.signal.aborted) {
-        lease.abandon();
-        return finish('abandoned');
-      }
-      this.lastError = { at: new Date().toISOString(), message: (err as Error).message };
-      if (err instanceof PermanentError) return finish(await this.poison(lease, 'permanent', (err as Error).message));
-      if (m.dequeueCount >= this.o.maxDequeueCount) {
-        return finish(await this.poison(lease, 'retries_exhausted', `failed ${m.dequeueCount} times; last error: ${(err as Error).message}`));
-      }
-      log.warn({ err }, 'handler failed; leaving the message for redelivery');
-      await lease.release(retryDelaySec(m.dequeueCount));
-      finish('retried');
+      // The work is done and stored; the redelivery finds the row (409) and the state, and only deletes.
+      log.warn({ err }, 'delete failed after the work was done; the redelivery will be a no-op');
+      finish('retried', result);
     }
+  }
+
+  /** Transient and unknown failures wait for another delivery (with backoff) up to the dequeue limit; permanent ones poison now. */
+  private async failed(lease: MessageLease, err: unknown, log: Logger): Promise<Outcome> {
+    const m = lease.message;
+    if (this.hardStop.signal.aborted) {
+      lease.abandon();
+      return 'abandoned';
+    }
+    const message = (err as Error).message;
+    this.lastError = { at: new Date().toISOString(), message };
+    const kind = classifyFailure(err);
+    if (kind === 'permanent') return this.poison(lease, 'permanent', message);
+    if (m.dequeueCount >= this.o.maxDequeueCount) {
+      return this.poison(lease, 'retries_exhausted', `failed ${m.dequeueCount} times; last error (${kind}): ${message}`);
+    }
+    const delaySec = retryDelaySec(m.dequeueCount);
+    log.warn({ err, kind, delaySec }, 'handler failed; leaving the message for redelivery');
+    await lease.release(delaySec);
+    return 'retried';
   }
 
   /** Copy to poison first, delete second: a crash in between duplicates into poison, never loses. */

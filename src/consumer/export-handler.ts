@@ -3,7 +3,7 @@ import type { ExpenseStore } from '../expenses/expense-store';
 import type { ApprovalMessage } from '../expenses/model';
 import { toExportRow, NotExportableError } from '../export/export-row';
 import { withDeadline } from '../storage/deadline';
-import { isConflict, isPreconditionFailed } from '../storage/errors';
+import { isConflict, isPreconditionFailed, isTransientStorageError } from '../storage/errors';
 import type { CrashHook } from '../faults';
 
 /**
@@ -16,6 +16,24 @@ export class RetryableError extends Error {
 /** Never succeeds, however often it is retried: poison at once. */
 export class PermanentError extends Error {
   override name = 'PermanentError';
+}
+
+/**
+ * How the consumer treats a failed attempt:
+ * - permanent: can never succeed (the expense cannot be flattened into a row) → poison now;
+ * - transient: storage 5xx/408/429, timeouts, refused or reset connections, or data
+ *   that may still arrive → another delivery after a backoff;
+ * - unknown: anything else (an unexpected 4xx, a bug) → also retried, since a fix or
+ *   a deploy may cure it, but only up to the dequeue limit, like WebJobs.
+ * Transient and unknown failures that reach the dequeue limit are poisoned too, so
+ * "the expense does not exist" becomes permanent after the retries.
+ */
+export type FailureKind = 'permanent' | 'transient' | 'unknown';
+
+export function classifyFailure(err: unknown): FailureKind {
+  if (err instanceof PermanentError) return 'permanent';
+  if (err instanceof RetryableError || isTransientStorageError(err)) return 'transient';
+  return 'unknown';
 }
 
 export interface HandlerDeps {

@@ -49,9 +49,9 @@ export class MessageLease {
     } catch (err) {
       if (isLostLease(err)) {
         this.lost = true;
-        this.log.warn({ messageId: this.message.messageId }, 'lease lost while renewing: another consumer owns the message now');
+        this.log.warn({ err }, 'lease lost while renewing: another consumer owns the message now');
       } else {
-        this.log.warn({ err, messageId: this.message.messageId }, 'lease renewal failed; retrying at next tick');
+        this.log.warn({ err }, 'lease renewal failed; retrying at next tick');
       }
     }
   }
@@ -72,21 +72,21 @@ export class MessageLease {
     } catch (err) {
       if (!isLostLease(err)) throw err;
       this.lost = true;
-      this.log.warn({ messageId: this.message.messageId }, 'delete found the lease lost: another consumer owns the message now');
+      this.log.warn({ err }, 'delete found the lease lost: another consumer owns the message now');
       return false;
     }
   }
 
   /** Leaves the message for redelivery after `delaySec` (0 = at once). Best effort: if it fails, the timeout expires anyway. */
-  async release(delaySec: number): Promise<void> {
+  async release(delaySec: number, signal?: AbortSignal): Promise<void> {
     await this.settle();
     if (this.lost) return;
     try {
-      await withDeadline(this.timeoutMs, undefined, (abortSignal) =>
+      await withDeadline(this.timeoutMs, signal, (abortSignal) =>
         this.queue.updateMessage(this.message.messageId, this.popReceipt, undefined, delaySec, { abortSignal }),
       );
     } catch (err) {
-      this.log.debug({ err, messageId: this.message.messageId }, 'release failed; the visibility timeout will return the message');
+      this.log.debug({ err }, 'release failed; the visibility timeout will return the message');
     }
   }
 

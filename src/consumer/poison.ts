@@ -52,34 +52,44 @@ export class PoisonQueue {
   /**
    * Moves up to `max` poisoned messages back to the main queue, send first and
    * delete second: a crash in between duplicates a message (harmless, the
-   * consumer is idempotent) but never loses one.
+   * consumer is idempotent) but never loses one. With `messageIds`, messages
+   * not asked for stay invisible until the scan ends, so the scan moves past
+   * them instead of receiving them again; then they are given back at once.
    */
   async replay(max: number, messageIds: ReadonlySet<string> | undefined, signal?: AbortSignal): Promise<{ replayed: string[]; skipped: number }> {
     const replayed: string[] = [];
-    let skipped = 0;
-    while (replayed.length < max) {
-      const batch = await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-        this.poison.receiveMessages({ numberOfMessages: Math.min(32, max - replayed.length), visibilityTimeout: 30, abortSignal }),
-      );
-      if (batch.receivedMessageItems.length === 0) break;
-      for (const m of batch.receivedMessageItems) {
-        if (messageIds && !messageIds.has(m.messageId)) {
-          skipped++;
-          // Give it back at once so listings and other replays see it.
-          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.updateMessage(m.messageId, m.popReceipt, undefined, 0, { abortSignal }));
-          continue;
+    const held: Array<{ messageId: string; popReceipt: string }> = [];
+    try {
+      while (replayed.length < max && held.length < REPLAY_SCAN_LIMIT) {
+        const want = messageIds ? 32 : Math.min(32, max - replayed.length);
+        const batch = await withDeadline(this.timeoutMs, signal, (abortSignal) =>
+          this.poison.receiveMessages({ numberOfMessages: want, visibilityTimeout: 60, abortSignal }),
+        );
+        if (batch.receivedMessageItems.length === 0) break;
+        for (const m of batch.receivedMessageItems) {
+          if ((messageIds && !messageIds.has(m.messageId)) || replayed.length >= max) {
+            held.push(m);
+            continue;
+          }
+          const env = parseEnvelope(m.messageText);
+          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.main.sendMessage(env.body, { messageTimeToLive: -1, abortSignal }));
+          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.deleteMessage(m.messageId, m.popReceipt, { abortSignal }));
+          replayed.push(m.messageId);
         }
-        const env = parseEnvelope(m.messageText);
-        await withDeadline(this.timeoutMs, signal, (abortSignal) => this.main.sendMessage(env.body, { messageTimeToLive: -1, abortSignal }));
-        await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.deleteMessage(m.messageId, m.popReceipt, { abortSignal }));
-        replayed.push(m.messageId);
+        if (messageIds && replayed.length >= messageIds.size) break;
       }
-      if (messageIds && skipped > 0 && replayed.length === messageIds.size) break;
-      if (messageIds && batch.receivedMessageItems.every((m) => !messageIds.has(m.messageId))) break;
+    } finally {
+      // Best effort: a message we fail to give back reappears when its 60 s visibility ends.
+      await Promise.allSettled(
+        held.map((m) => withDeadline(this.timeoutMs, undefined, (abortSignal) => this.poison.updateMessage(m.messageId, m.popReceipt, undefined, 0, { abortSignal }))),
+      );
     }
-    return { replayed, skipped };
+    return { replayed, skipped: held.length };
   }
 }
+
+/** How many unwanted poison messages one replay looks past before it gives up on finding the ids asked for. */
+const REPLAY_SCAN_LIMIT = 1000;
 
 /** Messages put on the poison queue by someone else (e.g. WebJobs, or by hand) are plain bodies. */
 export function parseEnvelope(text: string): PoisonEnvelope {
