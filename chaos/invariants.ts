@@ -1,0 +1,142 @@
+import { odata } from '@azure/data-tables';
+import type { StorageClients } from '../src/storage/clients';
+import { ExpenseStore } from '../src/expenses/expense-store';
+import { parseEnvelope, type PoisonEnvelope } from '../src/consumer/poison';
+import type { ExpenseState } from '../src/expenses/model';
+
+/** Checks run after the faults, against a storage that is up: a generous deadline, but never none. */
+const deadline = (ms = 10_000) => AbortSignal.timeout(ms);
+
+export interface InvariantReport {
+  ok: boolean;
+  /** One line per invariant, "ok" or "FAILED" with the offending ids. */
+  lines: string[];
+  counts: {
+    expenses: number;
+    approved: number;
+    exportRows: number;
+    processing: number;
+    mainQueue: number;
+    poison: number;
+  };
+  states: Map<string, ExpenseState | 'missing'>;
+  /** Approved expenses with no export row. */
+  missing: string[];
+  poison: PoisonEnvelope[];
+}
+
+/** Runs `fn` over `items`, at most `width` at a time. */
+export async function mapLimit<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  return out;
+}
+
+/** Every poisoned message, with its envelope. Receives (not peeks, which stop at 32), then gives them all back. */
+export async function readPoison(c: StorageClients): Promise<PoisonEnvelope[]> {
+  const seen = new Map<string, { popReceipt: string; env: PoisonEnvelope }>();
+  for (;;) {
+    const batch = await c.poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 60, abortSignal: deadline() });
+    if (batch.receivedMessageItems.length === 0) break;
+    for (const m of batch.receivedMessageItems) seen.set(m.messageId, { popReceipt: m.popReceipt, env: parseEnvelope(m.messageText) });
+  }
+  await mapLimit([...seen], 16, ([id, v]) => c.poison.updateMessage(id, v.popReceipt, undefined, 0, { abortSignal: deadline() }));
+  return [...seen.values()].map((v) => v.env);
+}
+
+const diff = (a: Iterable<string>, b: ReadonlySet<string>) => [...a].filter((x) => !b.has(x));
+const show = (ids: readonly string[]) => (ids.length > 5 ? `${ids.slice(0, 5).join(', ')} … (${ids.length})` : ids.join(', '));
+
+/**
+ * The invariants of issue 3, over the expenses a run created (`ids`): export
+ * rows = approved expenses, no duplicates, none missing; every exported
+ * expense is processing; the main queue is empty; the poison queue holds
+ * exactly `expectedPoison` (bodies), each with a reason. Reads are point
+ * reads and single-partition queries, like the service's own.
+ */
+export async function checkInvariants(c: StorageClients, ids: readonly string[], expectedPoison: readonly string[]): Promise<InvariantReport> {
+  const store = new ExpenseStore(c);
+  const states = new Map<string, ExpenseState | 'missing'>();
+  const dates = new Set<string>();
+  await mapLimit(ids, 32, async (id) => {
+    const e = (await store.get(id))?.value;
+    states.set(id, e?.state ?? 'missing');
+    if (e?.approvalDate) dates.add(e.approvalDate);
+  });
+  const approved = new Set(ids.filter((id) => ['approved', 'processing'].includes(states.get(id)!)));
+
+  const rowsById = new Map<string, number>();
+  for (const date of dates) {
+    for await (const e of c.exports.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] }, abortSignal: deadline(60_000) })) {
+      rowsById.set(e.rowKey!, (rowsById.get(e.rowKey!) ?? 0) + 1);
+    }
+  }
+  const ours = new Set(ids);
+  const exported = [...rowsById.keys()].filter((id) => ours.has(id));
+  const duplicates = exported.filter((id) => rowsById.get(id)! > 1);
+  const missing = diff(approved, new Set(exported));
+  const extra = diff(exported, approved);
+  const notProcessing = exported.filter((id) => states.get(id) !== 'processing');
+  const mainQueue = (await c.queue.getProperties({ abortSignal: deadline() })).approximateMessagesCount ?? -1;
+
+  const poison = await readPoison(c);
+  const expected = new Map<string, number>();
+  for (const b of expectedPoison) expected.set(b, (expected.get(b) ?? 0) + 1);
+  const unexpected: string[] = [];
+  for (const p of poison) {
+    const left = expected.get(p.body) ?? 0;
+    if (left > 0) expected.set(p.body, left - 1);
+    else unexpected.push(`${p.code}: ${p.body.slice(0, 60)}`);
+  }
+  const notPoisoned = [...expected].flatMap(([b, n]) => Array<string>(n).fill(b.slice(0, 60)));
+  const withoutReason = poison.filter((p) => !p.reason || !p.code || !p.failedAt).map((p) => p.body.slice(0, 60));
+
+  const lines: string[] = [];
+  const check = (name: string, bad: readonly string[]) => lines.push(bad.length === 0 ? `ok      ${name}` : `FAILED  ${name}: ${show(bad)}`);
+  check('every approved expense has an export row (none missing)', missing);
+  check('every export row belongs to an approved expense', extra);
+  check('no expense has more than one export row', duplicates);
+  check('every exported expense is processing', notProcessing);
+  check('the main queue is empty', mainQueue === 0 ? [] : [`${mainQueue} messages left`]);
+  check('the poison queue holds no unexpected message', unexpected);
+  check('every malformed input is in the poison queue', notPoisoned);
+  check('every poisoned message records its reason and time', withoutReason);
+  return {
+    ok: lines.every((l) => l.startsWith('ok')),
+    lines,
+    counts: {
+      expenses: ids.length,
+      approved: approved.size,
+      exportRows: exported.length,
+      processing: [...states.values()].filter((s) => s === 'processing').length,
+      mainQueue,
+      poison: poison.length,
+    },
+    states,
+    missing,
+    poison,
+  };
+}
+
+/** Polls the invariants until they hold or time runs out; returns the last report either way, for the caller to print or assert. */
+export async function settleInvariants(c: StorageClients, ids: readonly string[], expectedPoison: readonly string[], timeoutMs: number, everyMs = 500): Promise<InvariantReport> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    let report: InvariantReport | undefined;
+    try {
+      report = await checkInvariants(c, ids, expectedPoison);
+      if (report.ok) return report;
+    } catch (err) {
+      if (Date.now() > end) throw err;
+    }
+    if (Date.now() > end && report) return report;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
