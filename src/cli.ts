@@ -1,60 +1,83 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { loadConfig, ConfigError, type Config } from './config';
-import { hashPassword } from './auth/password';
+import { CliError, calendarDate, die, oneLine, positiveInt } from './cli/common';
 
-/** One line, no stack: what an operator needs to fix the input. */
-function die(message: string, code = 1): never {
-  process.stderr.write(`expense-export: ${message}\n`);
-  process.exit(code);
-}
+/**
+ * The `expense-export` bin: command definitions only; each command lives in
+ * src/cli/. Bad input is one line on stderr and a non-zero exit; --help is
+ * on every command.
+ */
 
-function config(): Config {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) die(err.problems.join('\n  '), 2);
-    throw err;
-  }
-}
+/** Runs a one-shot command, then exits once stdout is flushed (SDK keep-alive sockets must not hold us). */
+const run =
+  <A extends unknown[]>(load: () => Promise<(...args: A) => Promise<void>>) =>
+  async (...args: A): Promise<void> => {
+    await (await load())(...args);
+    process.stdout.write('', () => process.exit(process.exitCode ?? 0));
+  };
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-const program = new Command('expense-export').description('Exports approved expenses to on-premises payroll as CSV').showHelpAfterError();
+const program = new Command('expense-export')
+  .description('Exports approved expenses to on-premises payroll as CSV')
+  .configureOutput({
+    // Commander's parse errors (unknown option, missing value, bad number) as one line, pointing at --help.
+    outputError: (str, write) => write(`expense-export: ${oneLine(str.replace(/^error: /, ''))} (see --help)\n`),
+  })
+  .showSuggestionAfterError(true);
 
 program
   .command('serve', { isDefault: true })
   .description('run the HTTP API and the queue consumer (starts an embedded Azurite when no storage is configured)')
   .option('--no-demo', 'do not seed demo data into empty embedded storage')
-  .action(async (opts: { demo: boolean }) => {
-    const cfg = config();
-    const { startServer } = await import('./server');
-    const running = await startServer(cfg, { demoData: opts.demo && cfg.DEMO_DATA });
-    const stop = (signal: string) => {
-      const hard = setTimeout(() => die(`shutdown exceeded ${cfg.SHUTDOWN_TIMEOUT_MS + 2000} ms; exiting`), cfg.SHUTDOWN_TIMEOUT_MS + 2000);
-      hard.unref();
-      running.shutdown(signal).then(
-        () => process.exit(0),
-        (err: Error) => die(`shutdown failed: ${err.message}`),
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  .action(async (opts: { demo: boolean }) => (await import('./cli/serve')).serveCommand(opts));
 
 program
   .command('hash-password')
   .description('read a password from stdin and print its scrypt hash for AUTH_USERS')
-  .action(async () => {
-    const password = (await readStdin()).replace(/\r?\n$/, '');
-    if (password.length < 8) die('password must be at least 8 characters');
-    process.stdout.write(`${await hashPassword(password)}\n`);
-  });
+  .action(run(async () => (await import('./cli/hash-password')).hashPasswordCommand));
 
-program.addOption(new Option('--log-level <level>').hideHelp());
+program
+  .command('seed')
+  .description('create demo expenses through the same code paths as the API (and approve them)')
+  .requiredOption('--count <n>', 'how many expenses', positiveInt(100_000))
+  .option('--date <YYYY-MM-DD>', 'approve them on this date (in EXPORT_TIMEZONE) instead of now', calendarDate)
+  .option('--approve', 'approve each one (queues it for export)', false)
+  .option('--wait', 'with --approve: wait until a running server has exported them all', false)
+  .option('--wait-timeout <seconds>', 'give up waiting after this long', positiveInt(86_400), 300)
+  .action(run(async () => (await import('./cli/seed')).seedCommand));
 
-program.parseAsync().catch((err: Error) => die(err.message));
+program
+  .command('export')
+  .description("write a day's export as CSV, the same file GET /exports/:date serves, straight from the table")
+  .requiredOption('--date <YYYY-MM-DD>', 'approval date', calendarDate)
+  .option('--out <file>', 'write to this file (complete or not at all) instead of stdout')
+  .action(run(async () => (await import('./cli/export')).exportCommand));
+
+const poison = program
+  .command('poison')
+  .description('inspect and replay poisoned approval messages')
+  .argument('[command]')
+  .action((name?: string) => die(name ? `unknown poison command '${name}'; expected list or replay` : 'poison needs a command: list or replay'));
+poison
+  .command('list')
+  .description('show poisoned messages with the reason (JSON; a peek, nothing is removed)')
+  .option('--limit <n>', 'at most this many (the queue service peeks 32 at most)', positiveInt(32), 32)
+  .action(run(async () => (await import('./cli/poison')).poisonListCommand));
+poison
+  .command('replay')
+  .description('move poisoned messages back to the approval queue (JSON result)')
+  .option('--max <n>', 'at most this many (default 32, or the number of --id)', positiveInt(10_000))
+  .addOption(new Option('--id <messageId...>', 'only these poison message ids (see poison list)'))
+  .action(run(async () => (await import('./cli/poison')).poisonReplayCommand));
+
+program
+  .command('status')
+  .description('queue depths, pending outbox entries and where storage is (JSON)')
+  .action(run(async () => (await import('./cli/status')).statusCommand));
+
+// `serve` is the default, so commander would read a mistyped command as an argument to serve.
+const first = process.argv[2];
+if (first !== undefined && first !== 'help' && !first.startsWith('-') && !program.commands.some((c) => c.name() === first || c.aliases().includes(first))) {
+  die(`unknown command '${first}' (see expense-export --help)`);
+}
+
+program.parseAsync().catch((err: Error) => die(err.message, err instanceof CliError ? err.exitCode : 1));

@@ -125,7 +125,12 @@ function storageSource(env: Env): StorageSource {
   return { kind: 'embedded', location: env.AZURITE_LOCATION, inMemory: env.AZURITE_IN_MEMORY };
 }
 
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+export interface LoadOptions {
+  /** Only `serve` answers HTTP; CLI chores that talk to storage alone need no users. */
+  requireUsers?: boolean;
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Config {
   const parsed = envSchema.safeParse(source);
   const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
   if (!parsed.success) throw new ConfigError(problems);
@@ -156,7 +161,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const storage = storageSource(env);
-  if (storage.kind !== 'embedded' && users.length === 0 && usersJson === undefined) {
+  if ((opts.requireUsers ?? true) && storage.kind !== 'embedded' && users.length === 0 && usersJson === undefined) {
     problems.push('AUTH_USERS: no users configured; set AUTH_USERS or AUTH_USERS_FILE (required unless storage is the embedded Azurite)');
   }
   if (problems.length > 0) throw new ConfigError(problems);

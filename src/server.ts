@@ -9,7 +9,8 @@ import type { Config } from './config';
 import { createApp } from './app';
 import { createServices, type Services } from './services';
 import { createLogger } from './observability/logger';
-import { startAzurite, type EmbeddedAzurite } from './storage/embedded-azurite';
+import type { EmbeddedAzurite } from './storage/embedded-azurite';
+import { startExclusiveAzurite } from './storage/azurite-lock';
 import { createStorageClients, provisionStorage, type ResolvedStorage } from './storage/clients';
 import { hashPassword } from './auth/password';
 import type { User } from './auth/users';
@@ -29,7 +30,8 @@ export interface RunningServer {
 /** Resolves storage: the configured account, or an embedded Azurite we start (and own). */
 async function resolveStorage(config: Config, log: Logger): Promise<{ source: ResolvedStorage; azurite?: EmbeddedAzurite }> {
   if (config.storage.kind !== 'embedded') return { source: config.storage };
-  const azurite = await startAzurite({ location: config.storage.location, inMemory: config.storage.inMemory });
+  // Exclusive: a second Azurite on the same data folder would overwrite this one's files (see azurite-lock.ts).
+  const azurite = await startExclusiveAzurite({ location: config.storage.location, inMemory: config.storage.inMemory, command: 'serve' });
   log.info({ tablePort: azurite.tablePort, queuePort: azurite.queuePort, inMemory: config.storage.inMemory }, 'embedded Azurite started');
   return { source: { kind: 'connection-string', connectionString: azurite.connectionString }, azurite };
 }

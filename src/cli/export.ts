@@ -1,0 +1,65 @@
+import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { TableClient } from '@azure/data-tables';
+import { csvStringifier } from '../export/csv';
+import { readExportPages, type ExportRecord } from '../export/export-reader';
+import { CliError, config, oneLine } from './common';
+import { withStorage } from './storage';
+
+async function* rows(table: TableClient, date: string, timeoutMs: number, count: (n: number) => void): AsyncGenerator<ExportRecord> {
+  for await (const page of readExportPages(table, date, timeoutMs)) {
+    count(page.length);
+    yield* page;
+  }
+}
+
+/** Same reader, same CSV as GET /exports/:date: the table's partition, page by page, with back-pressure. */
+async function writeCsv(table: TableClient, date: string, timeoutMs: number, sink: Writable, end: boolean): Promise<number> {
+  let n = 0;
+  await pipeline(Readable.from(rows(table, date, timeoutMs, (k) => (n += k))), csvStringifier(), sink, { end });
+  return n;
+}
+
+/**
+ * Writes to a hidden temporary file beside the target and renames it into
+ * place only when complete, so that a failure never leaves a truncated file
+ * under the expected name (a rename on one filesystem is atomic).
+ */
+async function writeFileAtomically(out: string, write: (sink: Writable) => Promise<number>): Promise<number> {
+  const target = resolve(out);
+  const dir = dirname(target);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`--out: directory ${dir} does not exist`);
+  if (existsSync(target) && statSync(target).isDirectory()) throw new CliError(`--out: ${out} is a directory`);
+  const tmp = join(dir, `.${basename(target)}.${process.pid}.partial`);
+  try {
+    const n = await write(createWriteStream(tmp, { flags: 'wx' }));
+    await rename(tmp, target);
+    return n;
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function exportCommand(o: { date: string; out?: string }): Promise<void> {
+  const cfg = config({ requireUsers: false });
+  await withStorage(cfg, 'export', async ({ clients }) => {
+    const t = cfg.STORAGE_TIMEOUT_MS;
+    try {
+      if (o.out) {
+        const n = await writeFileAtomically(o.out, (sink) => writeCsv(clients.exports, o.date, t, sink, true));
+        process.stderr.write(`expense-export: wrote ${n} rows for ${o.date} to ${o.out}\n`);
+      } else {
+        // stdout cannot be un-written: a failure half-way is reported by the exit status (and stderr), like curl -f.
+        await writeCsv(clients.exports, o.date, t, process.stdout, false);
+      }
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'EPIPE') return; // the reader (head, a closed pipe) has all it wanted
+      throw new CliError(`export of ${o.date} failed${o.out ? `; ${o.out} was not written` : ' part-way; the output is incomplete'}: ${oneLine((err as Error).message, 200)}`);
+    }
+  });
+}
