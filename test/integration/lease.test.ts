@@ -1,0 +1,169 @@
+/**
+ * Leases: a long handler keeps its message by renewing the visibility with
+ * the newest popReceipt; a lease taken away is logged, not a crash; and when
+ * two consumers end up with the same approval, it is still exported once.
+ */
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { QueueConsumer, type Outcome } from '../../src/consumer/consumer';
+import { handleApproval, type HandlerResult } from '../../src/consumer/export-handler';
+import { encodeApproval } from '../../src/consumer/message-codec';
+import { demoExpense } from '../../src/expenses/demo-data';
+import type { ApprovalMessage } from '../../src/expenses/model';
+import type { Services } from '../../src/services';
+import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
+import { settleInvariants } from '../../chaos/invariants';
+import { azuriteConnectionString, testClients, testServices, uniqueNames } from '../support/storage';
+import { testUsers } from '../support/users';
+import { waitFor } from '../support/wait';
+
+interface Probe {
+  consumer: QueueConsumer;
+  outcomes: Array<{ outcome: Outcome; result?: HandlerResult }>;
+  lines: Array<{ level: number; msg: string }>;
+}
+
+const consumers: QueueConsumer[] = [];
+let child: ServerProcess | undefined;
+afterAll(async () => {
+  if (child && child.child.exitCode === null && child.child.signalCode === null) {
+    child.child.kill('SIGCONT');
+    child.child.kill('SIGKILL');
+  }
+  await Promise.all(consumers.map((c) => c.stop(2000)));
+});
+
+/** A consumer on `s`'s queue with a visible log and outcomes, and a handler that may first wait. */
+function probe(s: Services, opts: { visibilityTimeoutSec: number; handlerDelayMs?: number; concurrency?: number }): Probe {
+  const lines: Probe['lines'] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Probe['lines'][number]);
+      done();
+    },
+  });
+  const outcomes: Probe['outcomes'] = [];
+  const deps = { store: s.store, exports: s.clients.exports, timeoutMs: 5000, crash: () => undefined };
+  const consumer = new QueueConsumer({
+    queue: s.clients.queue,
+    poison: s.poison,
+    handle: async (msg: ApprovalMessage, signal: AbortSignal) => {
+      if (opts.handlerDelayMs) await sleep(opts.handlerDelayMs, undefined, { signal });
+      return handleApproval(deps, msg, signal);
+    },
+    logger: pino({ level: 'debug' }, sink),
+    concurrency: opts.concurrency ?? 8,
+    visibilityTimeoutSec: opts.visibilityTimeoutSec,
+    maxDequeueCount: 5,
+    maxIdleMs: 200,
+    maxOutageBackoffMs: 1000,
+    timeoutMs: 5000,
+    crash: () => undefined,
+    observer: { settled: (outcome, _ms, result) => outcomes.push({ outcome, result }) },
+  });
+  consumers.push(consumer);
+  return { consumer, outcomes, lines };
+}
+
+async function approve(s: Services, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = await s.store.create(demoExpense(i), new Date());
+    await s.approvals.approve(e.id, 'approver');
+    ids.push(e.id);
+  }
+  return ids;
+}
+
+const failed = (lines: string[]) => lines.filter((l) => !l.startsWith('ok'));
+
+test('a handler that outlives the visibility timeout keeps its message, renews with the newest popReceipt and deletes cleanly', async () => {
+  const s = await testServices();
+  const [id] = await approve(s, 1);
+  const p = probe(s, { visibilityTimeoutSec: 2, handlerDelayMs: 5000 });
+  p.consumer.start();
+  await waitFor(async () => p.consumer.inFlight === 1, 5000, 20);
+
+  // Through two and a half timeouts, nobody else gets to see the message.
+  for (const end = Date.now() + 4500; Date.now() < end; await sleep(300)) {
+    expect((await s.clients.queue.receiveMessages({ visibilityTimeout: 1 })).receivedMessageItems).toHaveLength(0);
+  }
+  await waitFor(async () => p.outcomes.length === 1, 5000);
+  // A delete with the first popReceipt would fail once the message was updated: "deleted" proves the newest was used.
+  expect(p.outcomes[0]).toMatchObject({ outcome: 'deleted', result: { exported: 'inserted', transitioned: true } });
+  expect(p.lines.filter((l) => /lease/.test(l.msg))).toEqual([]);
+  const report = await settleInvariants(s.clients, [id!], [], 5000);
+  expect(failed(report.lines)).toEqual([]);
+});
+
+test('a lease taken away while the handler runs is logged as lost, not a crash, and the consumer goes on', async () => {
+  const s = await testServices();
+  const [first] = await approve(s, 1);
+  const p = probe(s, { visibilityTimeoutSec: 2, handlerDelayMs: 1800 }); // the renewal at 1 s finds the message gone
+  p.consumer.start();
+  await waitFor(async () => p.consumer.inFlight === 1, 5000, 20);
+  await s.clients.queue.clearMessages(); // as if another consumer had finished and deleted it
+
+  await waitFor(async () => p.outcomes.length === 1, 8000);
+  expect(p.outcomes[0]!.outcome).toBe('lost');
+  expect(p.lines.some((l) => l.level === 40 && /lease lost|lease lost while renewing|another consumer owns/.test(l.msg))).toBe(true);
+  expect(p.lines.some((l) => l.level >= 50)).toBe(false);
+  expect(p.consumer.state).not.toBe('stopped');
+  expect((await s.store.get(first!))?.value.state).toBe('processing'); // the work itself was done, once
+
+  const [second] = await approve(s, 1);
+  await waitFor(async () => p.outcomes.length === 2, 8000);
+  expect(p.outcomes[1]!.outcome).toBe('deleted');
+  expect((await s.store.get(second!))?.value.state).toBe('processing');
+});
+
+test('duplicate deliveries to two competing consumers give one export row per expense', async () => {
+  const s = await testServices();
+  const ids = await approve(s, 10);
+  // The same approval twice more, as a sweeper and an admin re-export would send it.
+  for (const id of ids) {
+    const e = (await s.store.get(id))!.value;
+    for (let k = 0; k < 2; k++) await s.clients.queue.sendMessage(encodeApproval({ expenseId: id, approvalDate: e.approvalDate! }));
+  }
+  const a = probe(s, { visibilityTimeoutSec: 30 });
+  const b = probe(s, { visibilityTimeoutSec: 30 });
+  a.consumer.start();
+  b.consumer.start();
+
+  const report = await settleInvariants(s.clients, ids, [], 15_000);
+  expect(failed(report.lines)).toEqual([]);
+  const all = [...a.outcomes, ...b.outcomes];
+  expect(all).toHaveLength(30);
+  expect(all.every((o) => o.outcome === 'deleted')).toBe(true);
+  expect(all.filter((o) => o.result?.exported === 'inserted')).toHaveLength(10);
+  expect(all.filter((o) => o.result?.transitioned)).toHaveLength(10);
+});
+
+test('two consumers take the same messages: one paused (SIGSTOP) past the timeout, the other finishes; the first resumes, logs lost leases, and lives', async () => {
+  const names = uniqueNames();
+  const s = await testServices({ clients: await testClients(names) });
+  const ids = await approve(s, 30);
+  // One message at a time, so that the paused process is holding many received messages.
+  child = await spawnServer({ env: serverEnv(azuriteConnectionString(), names, await testUsers(), { CONSUMER_CONCURRENCY: '1', LOG_LEVEL: 'debug' }) });
+  await waitFor(async () => child!.output().includes('"outcome":"deleted"'), 10_000, 5);
+  child.child.kill('SIGSTOP');
+  await sleep(2500); // past the 2 s visibility timeout of everything it holds
+
+  const other = probe(s, { visibilityTimeoutSec: 30 });
+  other.consumer.start();
+  await waitFor(async () => (await s.clients.queue.getProperties()).approximateMessagesCount === 0, 15_000, 100);
+  expect(other.outcomes.length).toBeGreaterThan(10);
+  expect(other.outcomes.every((o) => o.outcome === 'deleted')).toBe(true);
+
+  child.child.kill('SIGCONT');
+  await waitFor(async () => child!.logs().some((l) => l.outcome === 'lost' || /another consumer owns/.test(String(l.msg))), 10_000);
+  await sleep(500);
+  expect(child.child.exitCode).toBeNull();
+  expect((await fetch(`${child.url}/healthz`)).status).toBe(200);
+  expect(child.logs().filter((l) => (l.level as number) >= 50)).toEqual([]);
+
+  const report = await settleInvariants(s.clients, ids, [], 10_000);
+  expect(failed(report.lines)).toEqual([]);
+  expect((await child.terminate()).code).toBe(0);
+});
