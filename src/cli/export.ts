@@ -31,8 +31,6 @@ async function writeCsv(table: TableClient, date: string, timeoutMs: number, sin
 async function writeFileAtomically(out: string, write: (sink: Writable) => Promise<number>): Promise<number> {
   const target = resolve(out);
   const dir = dirname(target);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`--out: directory ${dir} does not exist`);
-  if (existsSync(target) && statSync(target).isDirectory()) throw new CliError(`--out: ${out} is a directory`);
   const tmp = join(dir, `.${basename(target)}.${process.pid}.partial`);
   try {
     const n = await write(createWriteStream(tmp, { flags: 'wx' }));
@@ -44,8 +42,17 @@ async function writeFileAtomically(out: string, write: (sink: Writable) => Promi
   }
 }
 
+/** Checked before storage is touched: a typo in --out should not cost an Azurite start. */
+function checkOut(out: string): void {
+  const target = resolve(out);
+  const dir = dirname(target);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`--out: directory ${dir} does not exist`);
+  if (existsSync(target) && statSync(target).isDirectory()) throw new CliError(`--out: ${out} is a directory`);
+}
+
 export async function exportCommand(o: { date: string; out?: string }): Promise<void> {
   const cfg = config({ requireUsers: false });
+  if (o.out) checkOut(o.out);
   await withStorage(cfg, 'export', async ({ clients }) => {
     const t = cfg.STORAGE_TIMEOUT_MS;
     try {
@@ -59,7 +66,9 @@ export async function exportCommand(o: { date: string; out?: string }): Promise<
     } catch (err) {
       if (err instanceof CliError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'EPIPE') return; // the reader (head, a closed pipe) has all it wanted
-      throw new CliError(`export of ${o.date} failed${o.out ? `; ${o.out} was not written` : ' part-way; the output is incomplete'}: ${oneLine((err as Error).message, 200)}`);
+      // Our deadlines abort storage calls; the SDK then reports a generic abort, so say what it was.
+      const why = (err as Error).name === 'AbortError' ? `storage did not answer within ${t} ms` : oneLine((err as Error).message, 200);
+      throw new CliError(`export of ${o.date} failed${o.out ? `; ${o.out} was not written` : ' part-way; the output is incomplete'}: ${why}`);
     }
   });
 }
