@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ApprovalMessage } from '../expenses/model';
 import type { CrashHook } from '../faults';
 import { withDeadline } from '../storage/deadline';
+import { isTransientStorageError } from '../storage/errors';
 import { Backoff, retryDelaySec } from './backoff';
 import { classifyFailure, type HandlerResult } from './export-handler';
 import { MessageLease } from './lease';
@@ -51,8 +52,13 @@ export class QueueConsumer {
   private buffer: MessageLease[] = [];
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly outage: Backoff;
+  /** Set when a handler found storage unreachable: no new handler starts before this (ms epoch). */
+  private pausedUntil = 0;
 
-  constructor(private readonly o: ConsumerOptions) {}
+  constructor(private readonly o: ConsumerOptions) {
+    this.outage = new Backoff(500, o.maxOutageBackoffMs);
+  }
 
   start(): void {
     if (this.loop) return;
@@ -88,12 +94,19 @@ export class QueueConsumer {
 
   private async run(): Promise<void> {
     const idle = new Backoff(100, this.o.maxIdleMs);
-    const outage = new Backoff(500, this.o.maxOutageBackoffMs);
+    const outage = this.outage;
     const signal = this.loopStop.signal;
     // Waiting on handlers must not delay a shutdown: the drain deadline belongs to stop(), not to the slowest handler.
     const stopped = new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
     while (!signal.aborted) {
       this.lastLoopAt = Date.now();
+      // Storage failed under a handler: starting the buffered ones now would only grind through them at deadline pace.
+      const pause = this.pausedUntil - Date.now();
+      if (pause > 0) {
+        this.state = 'backing_off';
+        await sleep(pause, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
       if (this.buffer.length === 0 && this.active.size < this.o.concurrency) {
         let received;
         try {
@@ -152,6 +165,8 @@ export class QueueConsumer {
       log.info({ outcome, ms: Math.round(performance.now() - started) }, `message ${outcome}`);
     };
     this.o.crash('after-receive');
+    // Its visibility lapsed while it waited in the buffer (e.g. storage was down) and someone else has it now.
+    if (lease.lost) return finish('lost');
 
     const decoded = decodeApproval(m.messageText);
     // Before the handler: a message that keeps killing its consumer must not get to run it once more.
@@ -167,6 +182,7 @@ export class QueueConsumer {
       return finish(await this.failed(lease, err, log));
     }
     this.o.crash('before-delete');
+    this.outage.reset();
     try {
       finish((await lease.delete()) ? 'deleted' : 'lost', result);
     } catch (err) {
@@ -186,6 +202,8 @@ export class QueueConsumer {
     const message = (err as Error).message;
     this.lastError = { at: new Date().toISOString(), message };
     const kind = classifyFailure(err);
+    // One pause per outage step, not one per failed handler: eight failing at once must not jump the backoff eight steps.
+    if (isTransientStorageError(err) && Date.now() >= this.pausedUntil) this.pausedUntil = Date.now() + this.outage.next();
     if (kind === 'permanent') return this.poison(lease, 'permanent', message);
     if (m.dequeueCount >= this.o.maxDequeueCount) {
       return this.poison(lease, 'retries_exhausted', `failed ${m.dequeueCount} times; last error (${kind}): ${message}`);

@@ -3,26 +3,17 @@
  * the newest popReceipt; a lease taken away is logged, not a crash; and when
  * two consumers end up with the same approval, it is still exported once.
  */
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pino from 'pino';
-import { QueueConsumer, type Outcome } from '../../src/consumer/consumer';
-import { handleApproval, type HandlerResult } from '../../src/consumer/export-handler';
+import type { QueueConsumer } from '../../src/consumer/consumer';
 import { encodeApproval } from '../../src/consumer/message-codec';
 import { demoExpense } from '../../src/expenses/demo-data';
-import type { ApprovalMessage } from '../../src/expenses/model';
 import type { Services } from '../../src/services';
 import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
 import { settleInvariants } from '../../chaos/invariants';
 import { azuriteConnectionString, testClients, testServices, uniqueNames } from '../support/storage';
 import { testUsers } from '../support/users';
+import { consumerProbe, type ConsumerProbe, type ProbeOptions } from '../support/consumer-probe';
 import { waitFor } from '../support/wait';
-
-interface Probe {
-  consumer: QueueConsumer;
-  outcomes: Array<{ outcome: Outcome; result?: HandlerResult }>;
-  lines: Array<{ level: number; msg: string }>;
-}
 
 const consumers: QueueConsumer[] = [];
 let child: ServerProcess | undefined;
@@ -34,36 +25,10 @@ afterAll(async () => {
   await Promise.all(consumers.map((c) => c.stop(2000)));
 });
 
-/** A consumer on `s`'s queue with a visible log and outcomes, and a handler that may first wait. */
-function probe(s: Services, opts: { visibilityTimeoutSec: number; handlerDelayMs?: number; concurrency?: number }): Probe {
-  const lines: Probe['lines'] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Probe['lines'][number]);
-      done();
-    },
-  });
-  const outcomes: Probe['outcomes'] = [];
-  const deps = { store: s.store, exports: s.clients.exports, timeoutMs: 5000, crash: () => undefined };
-  const consumer = new QueueConsumer({
-    queue: s.clients.queue,
-    poison: s.poison,
-    handle: async (msg: ApprovalMessage, signal: AbortSignal) => {
-      if (opts.handlerDelayMs) await sleep(opts.handlerDelayMs, undefined, { signal });
-      return handleApproval(deps, msg, signal);
-    },
-    logger: pino({ level: 'debug' }, sink),
-    concurrency: opts.concurrency ?? 8,
-    visibilityTimeoutSec: opts.visibilityTimeoutSec,
-    maxDequeueCount: 5,
-    maxIdleMs: 200,
-    maxOutageBackoffMs: 1000,
-    timeoutMs: 5000,
-    crash: () => undefined,
-    observer: { settled: (outcome, _ms, result) => outcomes.push({ outcome, result }) },
-  });
-  consumers.push(consumer);
-  return { consumer, outcomes, lines };
+function probe(s: Services, opts: ProbeOptions): ConsumerProbe {
+  const p = consumerProbe(s, opts);
+  consumers.push(p.consumer);
+  return p;
 }
 
 async function approve(s: Services, n: number): Promise<string[]> {

@@ -1,0 +1,125 @@
+/**
+ * Storage outages while the consumer works: Azurite SIGKILLed and restarted
+ * on the same ports, and Azurite hung with SIGSTOP. The consumer backs off
+ * without exiting or spinning and resumes by itself; /healthz stays 200 and
+ * /readyz says 503 while storage is unreachable. This file runs its own
+ * Azurite (on disk, no watchdog), so killing it touches no other test file.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import request from 'supertest';
+import { createApp } from '../../src/app';
+import { demoExpense } from '../../src/expenses/demo-data';
+import type { Services } from '../../src/services';
+import { AzuriteProcess } from '../../chaos/azurite-process';
+import { settleInvariants } from '../../chaos/invariants';
+import { testClients, testServices, uniqueNames } from '../support/storage';
+import { consumerProbe, type ConsumerProbe } from '../support/consumer-probe';
+import { waitFor } from '../support/wait';
+
+let azurite: AzuriteProcess;
+let dir: string;
+const probes: ConsumerProbe[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'outage-'));
+  azurite = await AzuriteProcess.start(dir);
+});
+afterAll(async () => {
+  await Promise.all(probes.map((p) => p.consumer.stop(1000)));
+  await azurite.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function seed(n: number): Promise<{ s: Services; ids: string[] }> {
+  const s = await testServices({ clients: await testClients(uniqueNames(), azurite.connectionString), config: { STORAGE_TIMEOUT_MS: 2000 } });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i += 10) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(10, n - i) }, async (_, k) => {
+        const e = await s.store.create(demoExpense(i + k), new Date());
+        await s.approvals.approve(e.id, 'approver');
+        return e.id;
+      }),
+    );
+    ids.push(...batch);
+  }
+  // Only writes Azurite has saved survive its SIGKILL; this test is about us, not about Azurite's autosave.
+  await azurite.persisted(Date.now());
+  return { s, ids };
+}
+
+const failed = (lines: string[]) => lines.filter((l) => !l.startsWith('ok'));
+const backoffs = (p: ConsumerProbe) => p.lines.filter((l) => l.msg === 'receive failed; backing off').length;
+
+test('storage SIGKILLed mid-consume and restarted: the consumer backs off, /readyz is 503, /healthz 200, and it resumes by itself', async () => {
+  const { s, ids } = await seed(40);
+  const app = createApp(s);
+  let killed: Promise<void> | undefined;
+  // Killed when the first handler is done and before any delete: deletes are what an autosave could keep while losing the rows.
+  const p = consumerProbe(s, { visibilityTimeoutSec: 2, timeoutMs: 2000, maxOutageBackoffMs: 2000, afterHandle: () => void (killed ??= azurite.kill()) });
+  probes.push(p);
+  p.consumer.start();
+  await waitFor(async () => killed !== undefined, 10_000, 10);
+  await killed;
+
+  await waitFor(async () => p.consumer.state === 'backing_off', 10_000);
+  const ready = await request(app).get('/readyz');
+  expect(ready.status).toBe(503);
+  expect(ready.body).toMatchObject({ status: 'not_ready', storage: 'unreachable' });
+  expect((await request(app).get('/healthz')).status).toBe(200);
+
+  const before = backoffs(p);
+  await sleep(4000);
+  // Backoff, not a spin: 500 ms doubling to the 2 s cap allows a handful of attempts in 4 s, a busy loop thousands.
+  expect(backoffs(p) - before).toBeGreaterThanOrEqual(1);
+  expect(backoffs(p) - before).toBeLessThanOrEqual(8);
+  expect(p.consumer.state).toBe('backing_off');
+
+  await azurite.restart();
+  const report = await settleInvariants(s.clients, ids, [], 30_000);
+  expect(failed(report.lines)).toEqual([]);
+  expect(report.counts).toMatchObject({ approved: 40, exportRows: 40, processing: 40 });
+  expect(p.consumer.state).not.toBe('stopped');
+  await waitFor(async () => (await request(app).get('/readyz')).status === 200, 10_000, 250);
+});
+
+test('storage hung (SIGSTOP) mid-consume: calls time out instead of hanging, /readyz is 503; after SIGCONT all is exported once', async () => {
+  const { s, ids } = await seed(40);
+  const app = createApp(s);
+  let paused = false;
+  const p = consumerProbe(s, {
+    visibilityTimeoutSec: 2,
+    timeoutMs: 1000,
+    maxOutageBackoffMs: 2000,
+    afterHandle: () => {
+      if (!paused) azurite.pause();
+      paused = true;
+    },
+  });
+  probes.push(p);
+  try {
+    p.consumer.start();
+    await waitFor(async () => paused, 10_000, 10);
+
+    const t0 = Date.now();
+    expect((await request(app).get('/readyz')).status).toBe(503);
+    expect(Date.now() - t0).toBeLessThan(5000); // the probe has a deadline: a hung storage cannot hang it
+    expect((await request(app).get('/healthz')).status).toBe(200);
+    // Every in-flight handler ends by its deadline; the loop goes on to back off rather than waiting forever.
+    // The failing handlers pause the consumer: it backs off instead of grinding through its buffer at deadline pace.
+    await waitFor(async () => p.consumer.state === 'backing_off', 10_000, 100);
+    const attempts = () => p.lines.filter((l) => l.msg === 'handler failed; leaving the message for redelivery').length;
+    const started = attempts();
+    await sleep(3000);
+    expect(attempts() - started).toBeLessThanOrEqual(8); // at most one more round of the 8 handler slots
+    expect(p.consumer.lastError?.message).toMatch(/abort|exceeded|timed? ?out/i);
+  } finally {
+    azurite.resume();
+  }
+  const report = await settleInvariants(s.clients, ids, [], 30_000);
+  expect(failed(report.lines)).toEqual([]);
+  expect(report.counts).toMatchObject({ approved: 40, exportRows: 40, processing: 40 });
+});
