@@ -1,0 +1,157 @@
+/**
+ * GET /exports/:date while storage fails. Before the first byte: a 503
+ * problem within about 5 s, never a hang. After the first page: the
+ * connection is cut, so the client sees a broken transfer rather than a
+ * clean 200 with a truncated file. Own Azurite (on disk, no watchdog).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, get, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TransactionAction } from '@azure/data-tables';
+import { createApp } from '../../src/app';
+import type { Services } from '../../src/services';
+import { AzuriteProcess } from '../../chaos/azurite-process';
+import { testClients, testServices, uniqueNames } from '../support/storage';
+import { basic, testUsers } from '../support/users';
+
+const DATE = '2026-03-14';
+const ROWS = 2500; // three table pages of at most 1000
+
+let azurite: AzuriteProcess;
+let dir: string;
+let s: Services;
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'export-outage-'));
+  azurite = await AzuriteProcess.start(dir);
+  s = await testServices({ users: await testUsers(), clients: await testClients(uniqueNames(), azurite.connectionString), config: { STORAGE_TIMEOUT_MS: 4000 } });
+  for (let i = 0; i < ROWS; i += 100) {
+    const batch: TransactionAction[] = Array.from({ length: 100 }, (_, k) => [
+      'create',
+      {
+        partitionKey: DATE,
+        rowKey: `exp-${String(i + k).padStart(5, '0')}`,
+        approvedAt: `${DATE}T10:00:00.000Z`,
+        approver: 'approver',
+        employee: 'Ada Lovelace',
+        costCenter: 'CC-100',
+        reimbursementMethod: 'direct_deposit',
+        currency: 'USD',
+        amount: '12.30',
+      },
+    ]);
+    await s.clients.exports.submitTransaction(batch);
+  }
+  await azurite.persisted(Date.now()); // the rows must survive the SIGKILLs below
+  server = createServer(createApp(s)).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  server?.closeAllConnections();
+  server?.close();
+  await azurite?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Download {
+  status: number;
+  headers: Record<string, unknown>;
+  body: string;
+  /** The response ended as HTTP says it should (last chunk or full Content-Length). */
+  complete: boolean;
+  error?: string;
+  ms: number;
+}
+
+/** A slow reader: after the first chunk it stops reading, runs `fault`, waits, then reads on. */
+function download(path: string, fault?: () => unknown): Promise<Download> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = get(`${base}${path}`, { headers: { authorization: basic('exporter') } }, (res) => {
+      let body = '';
+      let error: string | undefined;
+      let first = true;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (first && fault) {
+          first = false;
+          res.pause();
+          void Promise.resolve(fault()).then(() => setTimeout(() => res.resume(), 300));
+        }
+      });
+      res.on('error', (err) => (error = err.message));
+      res.on('close', () => resolve({ status: res.statusCode!, headers: res.headers, body, complete: res.complete, error, ms: Date.now() - t0 }));
+    });
+    req.on('error', reject);
+  });
+}
+
+const lines = (d: Download) => d.body.split('\r\n').filter(Boolean).length;
+
+test('with storage up, the whole partition arrives complete (the control for the faults below)', async () => {
+  const d = await download(`/exports/${DATE}`, () => undefined);
+  expect(d).toMatchObject({ status: 200, complete: true });
+  expect(lines(d)).toBe(ROWS + 1);
+});
+
+test('storage SIGKILLed after the first page: the transfer breaks, it does not end cleanly', async () => {
+  try {
+    const d = await download(`/exports/${DATE}`, () => azurite.kill());
+    expect(d.status).toBe(200);
+    expect(d.complete).toBe(false);
+    expect(d.error).toBeDefined();
+    expect(lines(d)).toBeGreaterThan(1);
+    expect(lines(d)).toBeLessThan(ROWS + 1);
+  } finally {
+    await azurite.restart();
+  }
+});
+
+test('storage hung (SIGSTOP) after the first page: the transfer breaks by the storage deadline, it does not hang', async () => {
+  try {
+    const d = await download(`/exports/${DATE}`, () => azurite.pause());
+    expect(d).toMatchObject({ status: 200, complete: false });
+    expect(lines(d)).toBeLessThan(ROWS + 1);
+    expect(d.ms).toBeLessThan(10_000);
+  } finally {
+    azurite.resume();
+  }
+});
+
+test('storage unreachable (SIGKILL) before the first byte: a 503 problem, quickly', async () => {
+  await azurite.kill();
+  try {
+    const d = await download(`/exports/${DATE}`);
+    expect(d.status).toBe(503);
+    expect(d.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(d.headers['retry-after']).toBe('5');
+    expect(JSON.parse(d.body)).toMatchObject({ status: 503, code: 'storage_unavailable' });
+    expect(d.ms).toBeLessThan(5000);
+  } finally {
+    await azurite.restart();
+  }
+});
+
+test('storage hung (SIGSTOP) before the first byte: a 503 problem within about 5 s', async () => {
+  azurite.pause();
+  try {
+    const d = await download(`/exports/${DATE}`);
+    expect(d.status).toBe(503);
+    expect(JSON.parse(d.body)).toMatchObject({ code: 'storage_unavailable' });
+    expect(d.ms).toBeLessThan(6000); // STORAGE_TIMEOUT_MS is 4000
+  } finally {
+    azurite.resume();
+  }
+  await sleep(100);
+  const after = await download(`/exports/${DATE}`, () => undefined);
+  expect(after).toMatchObject({ status: 200, complete: true });
+});
