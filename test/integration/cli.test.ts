@@ -113,14 +113,30 @@ describe('against a configured storage account (the test Azurite)', () => {
         .output()
         .split('\n')
         .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { msg: string; expenseId?: string; dequeueCount?: number })
-        .filter((l) => l.msg === 'message deleted');
+        .map((l) => JSON.parse(l) as { level: number; msg: string; expenseId?: string; dequeueCount?: number })
+        .filter((l) => l.level === 30 && l.msg === 'message deleted');
       expect(deleted).toHaveLength(500);
       expect(deleted.every((l) => typeof l.expenseId === 'string' && l.dequeueCount === 1)).toBe(true);
     } finally {
       expect(await server.stop()).toBe(0);
     }
   }, 240_000);
+
+  test('LOG_LEVEL=warn: the server writes no info lines (and JSON, not pretty, when stdout is not a terminal)', async () => {
+    const { env } = storageEnv();
+    const users = JSON.stringify([{ name: 'onprem', roles: ['exporter'], passwordHash: await hashPassword(PASSWORD) }]);
+    const server = await serve({ ...env, AUTH_USERS: users, LOG_LEVEL: 'warn' });
+    const res = await fetch(`${server.url}/exports/2026-01-01`);
+    expect(res.status).toBe(401); // a warn-level request line
+    expect(await server.stop()).toBe(0);
+    const logLines = server
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(logLines.map((l) => l.level)).toContain(40);
+    expect(logLines.filter((l) => l.level < 40)).toEqual([]);
+  }, 60_000);
 
   test('poison list shows why; poison replay puts the original body back on the approval queue', async () => {
     const { names, env } = storageEnv();
