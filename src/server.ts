@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -90,6 +91,9 @@ export async function startServer(config: Config, opts: { demoData?: boolean; lo
     const shutdown = (reason: string) =>
       (closing ??= (async () => {
         const budget = config.SHUTDOWN_TIMEOUT_MS;
+        // One budget for all steps: a slow drain shortens the HTTP grace rather than pushing the exit past it.
+        const end = Date.now() + budget;
+        const left = (share: number) => Math.max(0, end - budget * (1 - share) - Date.now());
         log.info({ reason }, 'shutting down');
         // 1-2: stop receiving, let handlers finish (bounded); unfinished messages stay in the queue.
         await Promise.all([services.consumer.stop(Math.floor(budget * 0.4)), services.sweeper.stop()]);
@@ -97,11 +101,15 @@ export async function startServer(config: Config, opts: { demoData?: boolean; lo
         // 3: stop accepting; let streaming exports finish (bounded), then cut what is left.
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), Math.floor(budget * 0.4));
+        const timer = setTimeout(() => server.closeAllConnections(), left(0.85));
         await closed;
         clearTimeout(timer);
-        // 4: storage last, so everything above could still finish its writes.
-        await azurite?.stop();
+        // 4: storage last, so everything above could still finish its writes. If Azurite is slow to go,
+        // we exit anyway: its watchdog sees our pipe close and stops it.
+        if (azurite) {
+          const stopped = await Promise.race([azurite.stop().then(() => true), sleep(Math.max(500, left(1)), false, { ref: false })]);
+          if (!stopped) log.warn('embedded Azurite still stopping at the shutdown deadline; its watchdog finishes the job');
+        }
         log.info('shutdown complete');
       })());
 
