@@ -1,12 +1,11 @@
 import { Router, type RequestHandler } from 'express';
 import type { TableClient } from '@azure/data-tables';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
 import { isCalendarDate } from '../src/expenses/dates';
-import { csvStringifier } from '../src/export/csv';
-import { readExportPages, type ExportRecord } from '../src/export/export-reader';
+import { CSV_HEADER, csvLines } from '../src/export/csv';
+import { readExportPages } from '../src/export/export-reader';
 import type { Metrics } from '../src/observability/metrics';
 import { ConcurrencyLimit } from '../src/http/concurrency-limit';
 
@@ -17,15 +16,6 @@ export interface ExportsRouterDeps {
   timeoutMs: number;
   metrics: Metrics;
   limits: { total: number; perUser: number };
-}
-
-async function* rows(first: ExportRecord[], rest: AsyncGenerator<ExportRecord[]>, count: (n: number) => void): AsyncGenerator<ExportRecord> {
-  count(first.length);
-  yield* first;
-  for await (const page of rest) {
-    count(page.length);
-    yield* page;
-  }
 }
 
 /** GET /exports/:date — the day's partition as CSV, streamed from the table with back-pressure. */
@@ -41,22 +31,37 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
     const controller = new AbortController();
     res.once('close', () => {
       release();
-      controller.abort(); // client gone or response done: stop reading the table
+      // Client gone mid-stream: stop reading the table. After a complete response there is nothing to
+      // stop, and an abort would still cost an AbortError (with its stack) on every request.
+      if (!res.writableFinished) controller.abort();
     });
     const pages = readExportPages(d.exportTable, date, d.timeoutMs, controller.signal);
     // The first page is read before any byte is sent, so a storage failure here is still a clean 503.
-    const first = await pages.next();
+    let page = await pages.next();
     res.status(200).set({
       'Content-Type': 'text/csv; charset=utf-8',
       'Content-Disposition': `attachment; filename="expenses-${date}.csv"`,
       'Cache-Control': 'no-store',
     });
-    const source = Readable.from(rows(first.done ? [] : first.value, pages, (n) => d.metrics.exportRows.inc(n)));
-    // After the first byte, a failure must not look like a complete file: pipeline destroys the response.
-    await pipeline(source, csvStringifier(), res).catch((err: unknown) => {
+    try {
+      // One write per table page, not per row; the next page is already being read meanwhile.
+      let chunk = CSV_HEADER;
+      while (!page.done) {
+        d.metrics.exportRows.inc(page.value.length);
+        chunk += csvLines(page.value);
+        if (!page.value.continuationToken) break; // last page: end() below sends it, with Content-Length if it is the only one
+        if (!res.write(chunk)) await once(res, 'drain', { signal: controller.signal });
+        chunk = '';
+        page = await pages.next();
+      }
+      res.end(chunk);
+    } catch (err) {
+      // After the first byte, a failure must not look like a complete file: cut the connection.
       req.log.warn({ err }, 'export stream aborted');
       res.destroy();
-    });
+    } finally {
+      await pages.return(undefined);
+    }
   });
 
   return r;
