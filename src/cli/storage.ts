@@ -90,8 +90,8 @@ async function runningHolder(location: string): Promise<AzuriteHolder | undefine
     const holder = readHolder(location);
     if (!isLive(holder, path)) return undefined;
     if (holder.tablePort !== undefined && holder.queuePort !== undefined) {
-      if (await portAnswers(holder.tablePort)) return holder;
-      throw new CliError(`${location}/ is held by process ${holder.pid} (expense-export ${holder.command}), but its Azurite does not answer on port ${holder.tablePort}`);
+      // Nothing listening means no Azurite: a lock left behind, its pid reused after a restart.
+      return (await portAnswers(holder.tablePort)) ? holder : undefined;
     }
     // The holder is still starting Azurite: its ports appear in the lock file within seconds.
     if (Date.now() > deadline) throw new CliError(`${location}/ is held by process ${holder.pid} (expense-export ${holder.command}), which has not started Azurite yet; retry shortly`);

@@ -70,6 +70,16 @@ export function isLive(holder: AzuriteHolder | undefined, path: string): holder 
   return holder.tablePort !== undefined || lockAge(path) < STARTING_GRACE_MS;
 }
 
+/**
+ * A live pid is not proof: after a restart (a container's pid 1, a reboot)
+ * the recorded pid may be ours or someone unrelated. A holder that published
+ * ports must also still answer on them.
+ */
+async function stillServing(holder: AzuriteHolder): Promise<boolean> {
+  if (holder.pid === process.pid) return false;
+  return holder.tablePort === undefined || (await portAnswers(holder.tablePort));
+}
+
 export interface FolderLock {
   /** Records Azurite's ports for other processes (atomic replace). */
   publish(ports: { tablePort: number; queuePort: number }): void;
@@ -89,7 +99,7 @@ export async function lockFolder(location: string, command: string): Promise<Fol
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 20) throw err;
       const holder = readHolder(location);
-      if (isLive(holder, path)) throw new AzuriteFolderBusyError(location, holder);
+      if (isLive(holder, path) && (await stillServing(holder))) throw new AzuriteFolderBusyError(location, holder);
       // Unreadable may mean "being written right now": look again shortly before calling it stale.
       if (!holder && lockAge(path) < 2000) {
         await sleep(100);

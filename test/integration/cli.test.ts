@@ -234,12 +234,16 @@ describe('embedded storage (nothing configured)', () => {
     expect(readdirSync(join(cwd, '.azurite'))).not.toContain(LOCK_FILE);
   }, 120_000);
 
-  test('a lock left by a dead process does not block', async () => {
+  test.each([
+    // Above the kernel's pid_max: cannot be alive, as a crashed holder leaves behind.
+    ['a dead pid', 2 ** 30],
+    // Alive, but nothing listens on its ports: the pid was reused after a restart (a container's pid 1).
+    ['a reused pid', process.pid],
+  ])('a lock left behind with %s does not block', async (_what, pid) => {
     const cwd = tmp();
     const dir = join(cwd, '.azurite');
     mkdirSync(dir);
-    // A pid that cannot be alive (above the kernel's pid_max), as a crashed holder leaves behind.
-    writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: 2 ** 30, command: 'serve', startedAt: '2026-01-01T00:00:00.000Z', tablePort: 1, queuePort: 2 }));
+    writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid, command: 'serve', startedAt: '2026-01-01T00:00:00.000Z', tablePort: 1, queuePort: 2 }));
     const r = await cli(['status'], {}, { cwd });
     expect(r.code).toBe(0);
     expect(json<{ storage: { server: unknown } }>(r).storage.server).toBeNull();
