@@ -21,6 +21,7 @@ export interface AuthenticatorOptions {
 export class Authenticator {
   private readonly users: Map<string, { user: User; hash: NonNullable<ReturnType<typeof parsePasswordHash>> }>;
   private readonly cache = new Map<string, { user: User; expires: number }>();
+  private readonly verifying = new Map<string, Promise<AuthResult>>();
   private readonly secret = randomBytes(32);
   private readonly byClient: RateLimiterMemory;
   private readonly byName: RateLimiterMemory;
@@ -48,6 +49,24 @@ export class Authenticator {
     const hit = this.cache.get(key);
     if (hit && hit.expires > now) return { ok: true, user: hit.user };
 
+    // The same credentials arrive many at once (a client's connection pool at start, or every request in
+    // flight when the cache entry expires under load): one scrypt answers them all, instead of one each
+    // queueing on the thread pool. Only a success is shared; a failure is re-checked and counted per request.
+    const running = this.verifying.get(key);
+    if (running) {
+      const shared = await running;
+      if (shared.ok) return shared;
+    }
+    const mine = this.verifyUncached(key, name, password, client, now);
+    this.verifying.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.verifying.get(key) === mine) this.verifying.delete(key);
+    }
+  }
+
+  private async verifyUncached(key: string, name: string, password: string, client: string, now: number): Promise<AuthResult> {
     const blocked = await this.blockedFor(client, name);
     if (blocked) return { ok: false, retryAfterSec: blocked };
 
