@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { odata } from '@azure/data-tables';
+import type { DequeuedMessageItem } from '@azure/storage-queue';
+import { loadConfig } from '../src/config';
+import { createServices } from '../src/services';
+import { createMetrics } from '../src/observability/metrics';
+import { createLogger } from '../src/observability/logger';
+import { encodeApproval } from '../src/consumer/message-codec';
+import type { StorageClients } from '../src/storage/clients';
+import { benchClients, benchNames, inParallel, sleep, type BenchContext, type BenchNames } from './support';
+
+export const LEVELS = [1, 8, 16] as const;
+export const DEFAULT_CONCURRENCY = loadConfig({ AZURITE_IN_MEMORY: 'true' }).CONSUMER_CONCURRENCY;
+
+export interface ConsumerResult {
+  msgs_per_s: Record<string, number>;
+  raw_msgs_per_s: Record<string, number>;
+  ratio: number;
+}
+
+const DATE = '2026-11-23';
+const SEED_PARALLEL = 16;
+
+/**
+ * The real consumer (createServices wiring: leases, deadlines, logging,
+ * metrics) against a raw loop of the same six storage calls per message, at
+ * the same concurrency and the same starting queue depth. Every run gets
+ * fresh Expenses/ExportTable tables and a fresh queue, so no run inherits
+ * another's table size or queue depth; the read-only items table is shared.
+ */
+export async function benchConsumer(ctx: BenchContext): Promise<ConsumerResult> {
+  const n = ctx.quick ? 200 : 3000;
+  const ids = Array.from({ length: n }, () => randomUUID());
+  const shared = benchNames('ci');
+  const sharedClients = await benchClients(ctx, shared);
+  ctx.say(`consumer: seeding items for ${n} expenses`);
+  await inParallel(ids, SEED_PARALLEL, (id) =>
+    sharedClients.items
+      .submitTransaction([
+        ['create', { partitionKey: id, rowKey: '0000', description: 'Taxi', amountMinor: '1230' }],
+        ['create', { partitionKey: id, rowKey: '0001', description: 'Tip', amountMinor: '20' }],
+      ])
+      .then(() => undefined),
+  );
+
+  const result: ConsumerResult = { msgs_per_s: {}, raw_msgs_per_s: {}, ratio: NaN };
+  for (const [i, c] of LEVELS.entries()) {
+    // Alternate which goes first, so slow drift on a shared machine does not always favour one side.
+    const order = i % 2 === 0 ? (['real', 'raw'] as const) : (['raw', 'real'] as const);
+    for (const mode of order) {
+      const names = { ...benchNames('c'), EXPENSE_ITEMS_TABLE: shared.EXPENSE_ITEMS_TABLE };
+      const clients = await benchClients(ctx, names);
+      await seedApproved(clients, ids);
+      const start = performance.now();
+      if (mode === 'real') await drainReal(clients, names, c, n);
+      else await drainRaw(clients, c, n);
+      const rate = n / ((performance.now() - start) / 1000);
+      (mode === 'real' ? result.msgs_per_s : result.raw_msgs_per_s)[String(c)] = rate;
+      ctx.say(`consumer: concurrency ${c}, ${mode}: ${Math.round(rate)} msgs/s`);
+      await Promise.all([clients.expenses.deleteTable(), clients.exports.deleteTable(), clients.queue.delete()]);
+    }
+  }
+  const d = String(DEFAULT_CONCURRENCY);
+  result.ratio = result.msgs_per_s[d]! / result.raw_msgs_per_s[d]!;
+  return result;
+}
+
+async function seedApproved(c: StorageClients, ids: readonly string[]): Promise<void> {
+  const approvedAt = `${DATE}T09:00:00.000Z`;
+  await inParallel(ids, SEED_PARALLEL, async (id) => {
+    await c.expenses.createEntity({
+      partitionKey: id,
+      rowKey: 'expense',
+      employee: 'Ada Lovelace',
+      costCenter: 'CC-100',
+      reimbursementMethod: 'direct_deposit',
+      currency: 'USD',
+      state: 'approved',
+      createdAt: approvedAt,
+      approvedAt,
+      approver: 'approver',
+      approvalDate: DATE,
+    });
+  });
+  await inParallel(ids, SEED_PARALLEL, async (id) => {
+    await c.queue.sendMessage(encodeApproval({ expenseId: id, approvalDate: DATE }), { messageTimeToLive: -1 });
+  });
+}
+
+async function drainReal(clients: StorageClients, names: BenchNames, concurrency: number, n: number): Promise<void> {
+  const config = loadConfig({ AZURITE_IN_MEMORY: 'true', CONSUMER_CONCURRENCY: String(concurrency), ...stringEnv(names) });
+  // Production logs one line per message at info; keep that cost, drop the output.
+  const logger = createLogger({ level: 'info', pretty: false, destination: pino.destination({ dest: '/dev/null', sync: true }) });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const s = createServices(config, clients, [], logger, metrics);
+  s.consumer.start();
+  try {
+    for (;;) {
+      const settled = (await metrics.messages.get()).values;
+      const total = settled.reduce((sum, v) => sum + v.value, 0);
+      if (total >= n) {
+        const deleted = settled.find((v) => v.labels.outcome === 'deleted')?.value ?? 0;
+        if (deleted !== n) throw new Error(`consumer settled ${total} messages but deleted only ${deleted}: ${JSON.stringify(settled)}`);
+        return;
+      }
+      await sleep(10);
+    }
+  } finally {
+    await s.consumer.stop(5000);
+  }
+}
+
+function stringEnv(names: BenchNames): Record<string, string> {
+  return Object.fromEntries(Object.entries(names).filter(([k]) => k === k.toUpperCase()).map(([k, v]) => [k, String(v)]));
+}
+
+/** The floor: the same storage calls with nothing around them (no deadlines, leases, validation, logs or metrics). */
+async function drainRaw(c: StorageClients, concurrency: number, n: number): Promise<void> {
+  const buffer: DequeuedMessageItem[] = [];
+  let refilling: Promise<void> | undefined;
+  let done = 0;
+  const refill = () =>
+    (refilling ??= c.queue
+      .receiveMessages({ numberOfMessages: 32, visibilityTimeout: 30 })
+      .then((r) => void buffer.push(...r.receivedMessageItems))
+      .finally(() => (refilling = undefined)));
+
+  const handle = async (m: DequeuedMessageItem) => {
+    const { expenseId, approvalDate } = JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')) as { expenseId: string; approvalDate: string };
+    const e = await c.expenses.getEntity<Record<string, string>>(expenseId, 'expense');
+    let total = 0n;
+    const pages = c.items
+      .listEntities<{ amountMinor: string }>({ queryOptions: { filter: odata`PartitionKey eq ${expenseId}`, select: ['RowKey', 'description', 'amountMinor'] } })
+      .byPage({ maxPageSize: 1000 });
+    for await (const page of pages) for (const item of page) total += BigInt(item.amountMinor);
+    const fields = {
+      employee: e.employee!,
+      costCenter: e.costCenter!,
+      reimbursementMethod: e.reimbursementMethod!,
+      currency: e.currency!,
+      approvedAt: e.approvedAt!,
+      approver: e.approver!,
+    };
+    await c.exports.createEntity({ partitionKey: approvalDate, rowKey: expenseId, ...fields, amount: `${total / 100n}.${String(total % 100n).padStart(2, '0')}` });
+    await c.expenses.updateEntity(
+      { partitionKey: expenseId, rowKey: 'expense', ...fields, state: 'processing', createdAt: e.createdAt!, approvalDate: e.approvalDate! },
+      'Replace',
+      { etag: e.etag },
+    );
+    await c.queue.deleteMessage(m.messageId, m.popReceipt);
+  };
+
+  const worker = async () => {
+    while (done < n) {
+      const m = buffer.shift();
+      if (!m) {
+        await refill();
+        if (buffer.length === 0 && done < n) await sleep(5); // the rest is in other workers' hands
+        continue;
+      }
+      await handle(m);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}

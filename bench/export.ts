@@ -1,0 +1,83 @@
+import { request } from 'node:http';
+import { EXPORT_PAGE_SIZE, exportQuery } from '../src/export/export-reader';
+import { spawnService, keepAlive } from './server-process';
+import { benchClients, benchNames, median, seedPartition, serverEnv, timed, type BenchContext } from './support';
+
+export interface ExportResult {
+  rows_per_s: number;
+  raw_rows_per_s: number;
+  ratio: number;
+}
+
+const DATE = '2026-11-23';
+const NEWLINE = 0x0a;
+
+/**
+ * A: the route, as the on-prem system calls it (HTTP, Basic auth, whole body read).
+ * B: the SDK alone paging the same partition with the very same query
+ *    ($filter, $select, $format) and page size, one page after another.
+ * Alternated, so drift on a noisy machine hits both alike.
+ */
+export async function benchExport(ctx: BenchContext): Promise<ExportResult> {
+  const rows = ctx.quick ? 2_000 : 20_000;
+  const rounds = ctx.quick ? 1 : 4;
+  const names = benchNames('x');
+  const clients = await benchClients(ctx, names);
+  ctx.say(`export: seeding ${rows} rows`);
+  const seeded = await timed(() => seedPartition(clients.exports, DATE, rows));
+  ctx.say(`export: seeded at ${Math.round(rows / seeded.seconds)} rows/s`);
+
+  const server = await spawnService(serverEnv(ctx, names));
+  try {
+    const viaHttp = async () => {
+      const { value: n, seconds } = await timed(() => downloadRowCount(`${server.url}/exports/${DATE}`, ctx.user.authorization));
+      if (n !== rows) throw new Error(`export returned ${n} rows, expected ${rows}`);
+      return n / seconds;
+    };
+    const raw = async () => {
+      const { value: n, seconds } = await timed(async () => {
+        let count = 0;
+        const pages = clients.exports
+          .listEntities({ queryOptions: exportQuery(DATE) })
+          .byPage({ maxPageSize: EXPORT_PAGE_SIZE });
+        for await (const page of pages) count += page.length;
+        return count;
+      });
+      if (n !== rows) throw new Error(`raw read returned ${n} rows, expected ${rows}`);
+      return n / seconds;
+    };
+    await viaHttp(); // warm: JIT, sockets, the auth cache
+    await raw();
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      a.push(await viaHttp());
+      b.push(await raw());
+      ctx.say(`export: round ${i + 1}/${rounds}: http ${Math.round(a.at(-1)!)} rows/s, raw ${Math.round(b.at(-1)!)} rows/s`);
+    }
+    const [rowsPerS, rawRowsPerS] = [median(a), median(b)];
+    return { rows_per_s: rowsPerS, raw_rows_per_s: rawRowsPerS, ratio: rowsPerS / rawRowsPerS };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Reads the whole CSV body and returns its data-row count (the bench's rows contain no line breaks). */
+export function downloadRowCount(url: string, authorization: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers: { authorization }, agent: keepAlive }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return reject(new Error(`GET ${url}: ${res.statusCode}`));
+      }
+      let lines = 0;
+      res.on('data', (chunk: Buffer) => {
+        for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, i + 1)) lines++;
+      });
+      res.on('end', () => resolve(lines - 1));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}

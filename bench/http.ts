@@ -1,0 +1,70 @@
+import autocannon from 'autocannon';
+import { cpuMs, spawnHelloServer, spawnService } from './server-process';
+import { benchClients, benchNames, seedPartition, serverEnv, sleep, type BenchContext } from './support';
+
+export interface HttpResult {
+  req_per_s: number;
+  baseline_req_per_s: number;
+  ratio: number;
+  p99_ms: number;
+}
+
+/** Where each request's CPU went, to say what limits the ratio (not part of bench-results.json). */
+export interface HttpCpu {
+  serverUsPerReq: number;
+  azuriteUsPerReq: number;
+  baselineUsPerReq: number;
+}
+
+const DATE = '2026-11-23';
+const ROWS = 20;
+const CONNECTIONS = 50;
+
+/**
+ * Request overhead of the export route (auth, helmet, validation, logging,
+ * one small table query) against a bare Express hello-world on the same
+ * machine in the same run. Both servers are separate processes; autocannon
+ * runs here.
+ */
+export async function benchHttp(ctx: BenchContext): Promise<{ result: HttpResult; cpu: HttpCpu }> {
+  const seconds = ctx.quick ? 2 : 10;
+  const names = benchNames('h');
+  const clients = await benchClients(ctx, names);
+  await seedPartition(clients.exports, DATE, ROWS);
+  // The export caps (8 overall, 2 per user) would turn most of 50 connections into cheap 429s; this
+  // measures served exports, so the server is configured for the load, as an operator would. Twice the
+  // connections: requests of a finished autocannon run may still be draining when the next one starts.
+  const cap = String(2 * CONNECTIONS);
+  const service = await spawnService(serverEnv(ctx, names, { EXPORT_MAX_CONCURRENT: cap, EXPORT_MAX_CONCURRENT_PER_USER: cap }));
+  const hello = await spawnHelloServer();
+  try {
+    const exportOpts = { url: `${service.url}/exports/${DATE}`, headers: { authorization: ctx.user.authorization } };
+    await cannon(exportOpts, 1); // warm both: JIT, sockets, the auth cache
+    await cannon({ url: hello.url }, 1);
+    const baseline = await measured(() => cannon({ url: hello.url }, seconds), [hello.pid]);
+    ctx.say(`http: baseline ${Math.round(baseline.r.requests.average)} req/s`);
+    const a = await measured(() => cannon(exportOpts, seconds), [service.pid, ctx.azuritePid]);
+    ctx.say(`http: export ${Math.round(a.r.requests.average)} req/s, p99 ${a.r.latency.p99} ms`);
+    const [req, base] = [a.r.requests.average, baseline.r.requests.average];
+    return {
+      result: { req_per_s: req, baseline_req_per_s: base, ratio: req / base, p99_ms: a.r.latency.p99 },
+      cpu: { serverUsPerReq: a.usPerReq[0]!, azuriteUsPerReq: a.usPerReq[1]!, baselineUsPerReq: baseline.usPerReq[0]! },
+    };
+  } finally {
+    await Promise.all([service.stop(), hello.stop()]);
+  }
+}
+
+/** Runs one load test and charges the CPU each given process used to the requests served. */
+async function measured(run: () => Promise<autocannon.Result>, pids: number[]): Promise<{ r: autocannon.Result; usPerReq: number[] }> {
+  await sleep(1000); // let the previous run's requests drain
+  const before = pids.map(cpuMs);
+  const r = await run();
+  return { r, usPerReq: pids.map((pid, i) => ((cpuMs(pid) - before[i]!) * 1000) / r.requests.total) };
+}
+
+async function cannon(opts: { url: string; headers?: Record<string, string> }, seconds: number): Promise<autocannon.Result> {
+  const r = await autocannon({ ...opts, connections: CONNECTIONS, duration: seconds });
+  if (r.errors > 0 || r.non2xx > 0) throw new Error(`${opts.url}: ${r.errors} errors, ${r.non2xx} non-2xx responses of ${r.requests.total}`);
+  return r;
+}

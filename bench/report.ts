@@ -1,0 +1,95 @@
+import type { ConsumerResult } from './consumer';
+import type { ExportResult } from './export';
+import type { ExportMemoryResult, SlowClientCheck } from './export-memory';
+import type { HttpCpu, HttpResult } from './http';
+import type { LagResult } from './lag';
+import { round } from './support';
+
+export interface BenchResults {
+  export?: ExportResult;
+  export_memory?: ExportMemoryResult;
+  consumer?: ConsumerResult;
+  lag?: LagResult;
+  http?: HttpResult;
+}
+
+export interface ReportExtras {
+  slow?: SlowClientCheck;
+  httpCpu?: HttpCpu;
+  defaultConcurrency: number;
+}
+
+type Row = [metric: string, value: string, target: string, met?: boolean];
+
+const fmt = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? 'n/a' : round(n, digits).toLocaleString('en-US'));
+
+/** Rounds for the JSON file: whole units for rates and times, 2-3 digits for ratios and MB. */
+export function rounded(r: BenchResults): BenchResults {
+  const map = (o: Record<string, number>, digits: number) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v, digits)]));
+  return {
+    ...(r.export && { export: { rows_per_s: round(r.export.rows_per_s), raw_rows_per_s: round(r.export.raw_rows_per_s), ratio: round(r.export.ratio, 3) } }),
+    ...(r.export_memory && { export_memory: { growth_mb_10k: round(r.export_memory.growth_mb_10k, 1), growth_mb_40k: round(r.export_memory.growth_mb_40k, 1) } }),
+    ...(r.consumer && { consumer: { msgs_per_s: map(r.consumer.msgs_per_s, 0), raw_msgs_per_s: map(r.consumer.raw_msgs_per_s, 0), ratio: round(r.consumer.ratio, 3) } }),
+    ...(r.lag && { lag: { p50_ms: round(r.lag.p50_ms), p99_ms: round(r.lag.p99_ms) } }),
+    ...(r.http && { http: { req_per_s: round(r.http.req_per_s), baseline_req_per_s: round(r.http.baseline_req_per_s), ratio: round(r.http.ratio, 3), p99_ms: round(r.http.p99_ms) } }),
+  };
+}
+
+/** The results as a Markdown table, so a run's output can be pasted into BENCHMARKS.md as is. */
+export function table(r: BenchResults, x: ReportExtras): string {
+  const rows: Row[] = [];
+  if (r.export) {
+    rows.push(
+      ['export.rows_per_s (GET /exports, HTTP + auth)', fmt(r.export.rows_per_s), ''],
+      ['export.raw_rows_per_s (SDK byPage, same $select)', fmt(r.export.raw_rows_per_s), ''],
+      ['export.ratio', fmt(r.export.ratio, 3), '≥ 0.90', r.export.ratio >= 0.9],
+    );
+  }
+  if (r.export_memory) {
+    const { growth_mb_10k: a, growth_mb_40k: b } = r.export_memory;
+    rows.push(
+      ['export_memory.growth_mb_10k', `${fmt(a, 1)} MB`, '≤ 30 MB', a <= 30],
+      ['export_memory.growth_mb_40k', `${fmt(b, 1)} MB`, '≤ 30 MB, within 10 MB of 10k', b <= 30 && Math.abs(a - b) <= 10],
+    );
+  }
+  if (x.slow) {
+    const s = x.slow;
+    rows.push(
+      [`slow client (${s.bytesPerS / 1024} KB/s, ${s.seconds} s): server RSS span`, `${fmt(s.rssSpanMb, 1)} MB`, 'flat (≤ 5 MB)', s.rssSpanMb <= 5],
+      [
+        'slow client: table reads pause',
+        `read ${fmt(s.rowsRead)} of ${fmt(s.partitionRows)} rows; 2nd half read ${fmt(s.lateRowsRead)}, client took ${fmt(s.lateRowsReceived)}`,
+        'reads follow the client',
+        s.paused,
+      ],
+    );
+  }
+  if (r.consumer) {
+    const c = r.consumer;
+    for (const level of Object.keys(c.msgs_per_s)) {
+      const [real, raw] = [c.msgs_per_s[level]!, c.raw_msgs_per_s[level]!];
+      rows.push([`consumer.msgs_per_s / raw_msgs_per_s @ ${level}`, `${fmt(real)} / ${fmt(raw)} (${fmt(real / raw, 2)})`, '']);
+    }
+    rows.push([`consumer.ratio @ default ${x.defaultConcurrency}`, fmt(c.ratio, 3), '≥ 0.80', c.ratio >= 0.8]);
+    const best = Object.entries(c.msgs_per_s).sort((p, q) => q[1] - p[1])[0]![0];
+    rows.push(['consumer: fastest concurrency', best, `default (${x.defaultConcurrency}) or README says why`, best === String(x.defaultConcurrency)]);
+  }
+  if (r.lag) {
+    rows.push(['lag.p50_ms', fmt(r.lag.p50_ms), ''], ['lag.p99_ms', fmt(r.lag.p99_ms), '< 2,000', r.lag.p99_ms < 2000]);
+  }
+  if (r.http) {
+    rows.push(
+      ['http.req_per_s (GET /exports, 20 rows)', fmt(r.http.req_per_s), ''],
+      ['http.baseline_req_per_s (Express hello-world)', fmt(r.http.baseline_req_per_s), ''],
+      ['http.ratio', fmt(r.http.ratio, 3), '≥ 0.25', r.http.ratio >= 0.25],
+      ['http.p99_ms', fmt(r.http.p99_ms), ''],
+    );
+    if (x.httpCpu) {
+      const c = x.httpCpu;
+      rows.push(['http: CPU per request (export server + Azurite / hello-world)', `${fmt(c.serverUsPerReq)} + ${fmt(c.azuriteUsPerReq)} µs / ${fmt(c.baselineUsPerReq)} µs`, '']);
+    }
+  }
+  const lines = ['| Measurement | Value | Target | Met |', '|---|---|---|---|'];
+  for (const [metric, value, target, met] of rows) lines.push(`| ${metric} | ${value} | ${target} | ${met === undefined ? '' : met ? 'yes' : '**no**'} |`);
+  return lines.join('\n');
+}

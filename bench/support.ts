@@ -1,0 +1,129 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { TableClient, TransactionAction } from '@azure/data-tables';
+import { createStorageClients, provisionStorage, type StorageClients } from '../src/storage/clients';
+import { hashPassword } from '../src/auth/password';
+import type { ExportRow } from '../src/export/export-row';
+
+export interface BenchContext {
+  connectionString: string;
+  /** Azurite's own process, for CPU attribution. */
+  azuritePid: number;
+  quick: boolean;
+  user: BenchUser;
+  /** One line of progress on stderr, so stdout stays the results table. */
+  say(message: string): void;
+}
+
+export interface BenchUser {
+  name: string;
+  authorization: string;
+  /** AUTH_USERS for a spawned server. */
+  usersJson: string;
+}
+
+export async function benchUser(): Promise<BenchUser> {
+  const name = 'bench';
+  const password = randomBytes(18).toString('base64url');
+  // exporter for the route under test; admin so the bench may read /metrics for the back-pressure check.
+  const usersJson = JSON.stringify([{ name, roles: ['exporter', 'admin'], passwordHash: await hashPassword(password) }]);
+  return { name, authorization: `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`, usersJson };
+}
+
+/** Unique names per step: Azurite slows down as a table grows, so no step inherits another's rows. */
+export function benchNames(tag: string) {
+  const id = `${tag}${randomBytes(3).toString('hex')}`;
+  return {
+    EXPENSES_TABLE: `BExp${id}`,
+    EXPENSE_ITEMS_TABLE: `BItems${id}`,
+    EXPORT_TABLE: `BExport${id}`,
+    OUTBOX_TABLE: `BOutbox${id}`,
+    APPROVALS_QUEUE: `bench-${id.toLowerCase()}`,
+    poisonQueue: `bench-${id.toLowerCase()}-poison`,
+    STORAGE_TIMEOUT_MS: 10_000,
+  };
+}
+export type BenchNames = ReturnType<typeof benchNames>;
+
+export async function benchClients(ctx: BenchContext, names: BenchNames): Promise<StorageClients> {
+  const clients = createStorageClients({ kind: 'connection-string', connectionString: ctx.connectionString }, names);
+  await provisionStorage(clients);
+  return clients;
+}
+
+/** Env for `expense-export serve` against the bench's Azurite and the given tables. */
+export function serverEnv(ctx: BenchContext, names: BenchNames, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AZURE_STORAGE_CONNECTION_STRING: ctx.connectionString,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ENV: 'production',
+    AUTH_USERS: ctx.user.usersJson,
+    DEMO_DATA: 'false',
+    CONSUMER_ENABLED: 'false',
+    EXPENSES_TABLE: names.EXPENSES_TABLE,
+    EXPENSE_ITEMS_TABLE: names.EXPENSE_ITEMS_TABLE,
+    EXPORT_TABLE: names.EXPORT_TABLE,
+    OUTBOX_TABLE: names.OUTBOX_TABLE,
+    APPROVALS_QUEUE: names.APPROVALS_QUEUE,
+    ...extra,
+  };
+}
+
+const EMPLOYEES = ['Ada Lovelace', 'Grace Hopper', 'Smith, Jane', 'Alan "Al" Turing', 'Katherine Johnson', '=HYPERLINK("x")', 'Edsger Dijkstra', 'Barbara Liskov'];
+const METHODS = ['direct_deposit', 'check', 'cash'];
+
+/** A realistic export row; a few cells need quoting or the formula guard, as real names do. */
+export function fakeExportRow(date: string, i: number): ExportRow {
+  return {
+    partitionKey: date,
+    rowKey: randomUUID(),
+    approvedAt: new Date(Date.parse(`${date}T08:00:00.000Z`) + i * 997).toISOString(),
+    approver: i % 3 === 0 ? 'approver' : 'manager.two',
+    employee: EMPLOYEES[i % EMPLOYEES.length]!,
+    costCenter: `CC-${100 + (i % 40)}`,
+    reimbursementMethod: METHODS[i % METHODS.length]!,
+    currency: i % 10 === 0 ? 'JPY' : 'USD',
+    amount: i % 10 === 0 ? String(1000 + i) : `${(i % 900) + 1}.${String(i % 100).padStart(2, '0')}`,
+  };
+}
+
+/** Seeds one partition in entity-group transactions of 100 (the service's maximum), a few in flight. */
+export async function seedPartition(table: TableClient, date: string, count: number): Promise<void> {
+  const batches: TransactionAction[][] = [];
+  for (let i = 0; i < count; i += 100) {
+    batches.push(Array.from({ length: Math.min(100, count - i) }, (_, j) => ['create', { ...fakeExportRow(date, i + j) }] as TransactionAction));
+  }
+  await inParallel(batches, 4, (b) => table.submitTransaction(b).then(() => undefined));
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export const median = (xs: readonly number[]) => percentile(xs, 50);
+
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Seconds spent in `fn`, measured with the monotonic clock. */
+export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+  const start = performance.now();
+  const value = await fn();
+  return { value, seconds: (performance.now() - start) / 1000 };
+}
+
+export const round = (n: number, digits = 0) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : n);
