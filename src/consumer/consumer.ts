@@ -1,4 +1,5 @@
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { ApprovalMessage } from '../expenses/model';
@@ -58,6 +59,9 @@ export class QueueConsumer {
 
   constructor(private readonly o: ConsumerOptions) {
     this.outage = new Backoff(500, o.maxOutageBackoffMs);
+    // Every in-flight storage call's deadline listens on this signal: at CONSUMER_CONCURRENCY above ~8
+    // that passes Node's default of 10 listeners, whose leak warning would fire under normal load.
+    setMaxListeners(0, this.hardStop.signal);
   }
 
   start(): void {
