@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import { downloadRowCount } from './export';
+import { DATE, PAGE, WARM_DATE, type ExportFixture } from './export-fixture';
 import { scrapeCounter, spawnService, type ServerProcess } from './server-process';
-import { benchClients, benchNames, round, seedPartition, serverEnv, sleep, timed, type BenchContext } from './support';
+import { round, serverEnv, sleep, type BenchContext } from './support';
 
 export interface ExportMemoryResult {
   growth_mb_10k: number;
@@ -15,46 +16,25 @@ export interface SlowClientCheck {
   partitionRows: number;
   rowsRead: number;
   rowsReceived: number;
-  /** Rows the server read from the table in the second half, against rows the client took in that time. */
+  /** After the socket buffers filled, while rows were left to read: rows the server read, against rows the client took. */
   lateRowsRead: number;
   lateRowsReceived: number;
   paused: boolean;
 }
 
-const WARM_DATE = '2026-11-22';
-const DATE = '2026-11-23';
 const SLOW_BYTES_PER_S = 64 * 1024;
-const PAGE = 1000;
 
 /**
- * RSS growth of the server process while it streams one partition, for two
- * sizes: memory must not grow with the partition. Each size has its own
- * table (Azurite inserts slow down as a table grows) and its own server.
+ * RSS growth of a freshly started server process while it streams the
+ * partition: memory must not grow with the partition's size. Called at 10k
+ * and at 40k rows, each time with its own server.
  */
-export async function benchExportMemory(ctx: BenchContext): Promise<{ result: ExportMemoryResult; slow: SlowClientCheck }> {
-  const [small, large] = ctx.quick ? [1_000, 4_000] : [10_000, 40_000];
-  const growthSmall = await withSeededServer(ctx, small, (s) => streamGrowth(ctx, s, small));
-  let slow: SlowClientCheck | undefined;
-  const growthLarge = await withSeededServer(ctx, large, async (s) => {
-    const growth = await streamGrowth(ctx, s, large);
-    slow = await slowClient(ctx, s, large, ctx.quick ? 4 : 12);
-    return growth;
-  });
-  return { result: { growth_mb_10k: growthSmall, growth_mb_40k: growthLarge }, slow: slow! };
-}
-
-async function withSeededServer<T>(ctx: BenchContext, rows: number, fn: (s: ServerProcess) => Promise<T>): Promise<T> {
-  const names = benchNames('m');
-  const clients = await benchClients(ctx, names);
-  ctx.say(`export_memory: seeding ${rows} rows`);
-  const seeded = await timed(async () => {
-    await seedPartition(clients.exports, WARM_DATE, PAGE);
-    await seedPartition(clients.exports, DATE, rows);
-  });
-  ctx.say(`export_memory: seeded at ${Math.round((rows + PAGE) / seeded.seconds)} rows/s`);
-  const server = await spawnService(serverEnv(ctx, names));
+export async function memoryGrowth(ctx: BenchContext, fixture: ExportFixture, rows: number, slowSeconds?: number): Promise<{ growth: number; slow?: SlowClientCheck }> {
+  await fixture.grow(rows);
+  const server = await spawnService(serverEnv(ctx, fixture.names));
   try {
-    return await fn(server);
+    const growth = await streamGrowth(ctx, server, rows);
+    return { growth, slow: slowSeconds ? await slowClient(ctx, server, rows, slowSeconds) : undefined };
   } finally {
     await server.stop();
   }
@@ -79,13 +59,18 @@ async function streamGrowth(ctx: BenchContext, server: ServerProcess, rows: numb
   return growth;
 }
 
-/** A client that reads at 64 KB/s: the server's RSS should stay flat and its table reads should follow the client. */
+/**
+ * A client that reads at 64 KB/s: the server's RSS should stay flat and its
+ * table reads should follow the client. The kernel alone buffers a few MB
+ * of a socket (tcp_wmem), so the first seconds fill that by design; after
+ * them, while the partition is not yet read to its end, the server may read
+ * only what the client took plus the page in hand and the one read ahead.
+ */
 async function slowClient(ctx: BenchContext, server: ServerProcess, partitionRows: number, seconds: number): Promise<SlowClientCheck> {
   const rowsRead = () => scrapeCounter(server.url, ctx.user.authorization, 'export_rows_streamed_total');
   const before = await rowsRead();
   let received = 0;
   let lines = 0;
-  const rss: number[] = [];
   const req = request(`${server.url}/exports/${DATE}`, { headers: { authorization: ctx.user.authorization } });
   const started = performance.now();
   req.on('response', (res) => {
@@ -104,22 +89,32 @@ async function slowClient(ctx: BenchContext, server: ServerProcess, partitionRow
   req.on('error', () => undefined);
   req.end();
 
-  const sampler = setInterval(() => rss.push(server.rssMb()), 250);
-  await sleep((seconds * 1000) / 2);
-  const [midRead, midLines] = [(await rowsRead()) - before, lines];
-  await sleep((seconds * 1000) / 2);
-  const [endRead, endLines] = [(await rowsRead()) - before, lines];
-  clearInterval(sampler);
+  const samples: Array<{ t: number; read: number; got: number; rss: number }> = [];
+  while (performance.now() - started < seconds * 1000) {
+    await sleep(500);
+    samples.push({ t: performance.now() - started, read: (await rowsRead()) - before, got: Math.max(0, lines - 1), rss: server.rssMb() });
+  }
   req.destroy();
 
-  // Ignore the first second: socket buffers and the first pages fill then, by design.
-  const settled = rss.slice(4);
-  const rssSpanMb = round(Math.max(...settled) - Math.min(...settled), 1);
-  const lateRowsRead = endRead - midRead;
-  const lateRowsReceived = endLines - midLines;
-  // Paused: the read never ran ahead to the end of the partition, and late reads track the client within a couple of pages.
-  const paused = endRead < partitionRows && lateRowsRead <= lateRowsReceived + 2 * PAGE;
-  const check = { bytesPerS: SLOW_BYTES_PER_S, seconds, rssSpanMb, partitionRows, rowsRead: endRead, rowsReceived: Math.max(0, endLines - 1), lateRowsRead, lateRowsReceived, paused };
+  const settled = samples.filter((x) => x.t >= 2000);
+  const rss = settled.map((x) => x.rss);
+  const open = settled.filter((x) => x.read < partitionRows); // the window in which reading could still run ahead
+  const [first, last] = [open[0], open.at(-1)];
+  const lateRowsRead = first && last ? last.read - first.read : NaN;
+  const lateRowsReceived = first && last ? last.got - first.got : NaN;
+  const paused = open.length >= 2 && lateRowsRead <= lateRowsReceived + 2 * PAGE;
+  const end = samples.at(-1)!;
+  const check = {
+    bytesPerS: SLOW_BYTES_PER_S,
+    seconds,
+    rssSpanMb: round(Math.max(...rss) - Math.min(...rss), 1),
+    partitionRows,
+    rowsRead: end.read,
+    rowsReceived: end.got,
+    lateRowsRead,
+    lateRowsReceived,
+    paused,
+  };
   ctx.say(`export_memory: slow client: ${JSON.stringify(check)}`);
   return check;
 }

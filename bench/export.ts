@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import { EXPORT_PAGE_SIZE, exportQuery } from '../src/export/export-reader';
+import { DATE, type ExportFixture } from './export-fixture';
 import { spawnService, keepAlive } from './server-process';
-import { benchClients, benchNames, median, seedPartition, serverEnv, timed, type BenchContext } from './support';
+import { median, serverEnv, timed, type BenchContext } from './support';
 
 export interface ExportResult {
   rows_per_s: number;
@@ -9,7 +10,6 @@ export interface ExportResult {
   ratio: number;
 }
 
-const DATE = '2026-11-23';
 const NEWLINE = 0x0a;
 
 /**
@@ -18,16 +18,12 @@ const NEWLINE = 0x0a;
  *    ($filter, $select, $format) and page size, one page after another.
  * Alternated, so drift on a noisy machine hits both alike.
  */
-export async function benchExport(ctx: BenchContext): Promise<ExportResult> {
+export async function benchExport(ctx: BenchContext, fixture: ExportFixture): Promise<ExportResult> {
   const rows = ctx.quick ? 2_000 : 20_000;
   const rounds = ctx.quick ? 1 : 4;
-  const names = benchNames('x');
-  const clients = await benchClients(ctx, names);
-  ctx.say(`export: seeding ${rows} rows`);
-  const seeded = await timed(() => seedPartition(clients.exports, DATE, rows));
-  ctx.say(`export: seeded at ${Math.round(rows / seeded.seconds)} rows/s`);
-
-  const server = await spawnService(serverEnv(ctx, names));
+  await fixture.grow(rows);
+  const { clients } = fixture;
+  const server = await spawnService(serverEnv(ctx, fixture.names));
   try {
     const viaHttp = async () => {
       const { value: n, seconds } = await timed(() => downloadRowCount(`${server.url}/exports/${DATE}`, ctx.user.authorization));

@@ -29,7 +29,7 @@ const CONNECTIONS = 50;
 export async function benchHttp(ctx: BenchContext): Promise<{ result: HttpResult; cpu: HttpCpu }> {
   const seconds = ctx.quick ? 2 : 10;
   const names = benchNames('h');
-  const clients = await benchClients(ctx, names);
+  const clients = await benchClients(ctx.connectionString, names);
   await seedPartition(clients.exports, DATE, ROWS);
   // The export caps (8 overall, 2 per user) would turn most of 50 connections into cheap 429s; this
   // measures served exports, so the server is configured for the load, as an operator would. Twice the

@@ -23,7 +23,7 @@ const POLL_MS = 10;
 export async function benchLag(ctx: BenchContext): Promise<LagResult> {
   const n = ctx.quick ? 10 : 100;
   const names = benchNames('l');
-  const clients = await benchClients(ctx, names);
+  const clients = await benchClients(ctx.connectionString, names);
   const config = loadConfig({ AZURITE_IN_MEMORY: 'true' });
   const logger = createLogger({ level: 'info', pretty: false, destination: pino.destination({ dest: '/dev/null', sync: true }) });
   const s = createServices(config, clients, [], logger, createMetrics({ defaultMetrics: false }));

@@ -11,7 +11,8 @@ import { projectFile } from '../src/project-root';
 import { benchUser, type BenchContext } from './support';
 import { firstChildPid } from './server-process';
 import { benchExport } from './export';
-import { benchExportMemory, type SlowClientCheck } from './export-memory';
+import { memoryGrowth, type SlowClientCheck } from './export-memory';
+import { exportFixture, type ExportFixture } from './export-fixture';
 import { benchConsumer, DEFAULT_CONCURRENCY } from './consumer';
 import { benchLag } from './lag';
 import { benchHttp, type HttpCpu } from './http';
@@ -19,6 +20,8 @@ import { rounded, table, type BenchResults } from './report';
 
 async function main(): Promise<number> {
   const quick = process.argv.includes('--quick');
+  // --only=export,lag runs a subset: for working on one figure, never for BENCHMARKS.md.
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
   const started = performance.now();
   const say = (m: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)}s] ${m}\n`);
   say(`${quick ? 'quick smoke run' : 'full run'}: ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
@@ -31,6 +34,7 @@ async function main(): Promise<number> {
   let httpCpu: HttpCpu | undefined;
   const failures: string[] = [];
   const step = async (name: string, fn: () => Promise<void>) => {
+    if (only && !only.includes(name)) return;
     say(`${name}: start`);
     try {
       await fn();
@@ -40,12 +44,20 @@ async function main(): Promise<number> {
     }
   };
   try {
-    await step('export', async () => void (results.export = await benchExport(ctx)));
+    // One partition, grown from step to step: 10k (memory), 20k (throughput), 40k (memory, slow client).
+    let fixture: ExportFixture | undefined;
+    const exports = async () => (fixture ??= await exportFixture(ctx));
+    const memory: Partial<NonNullable<BenchResults['export_memory']>> = {};
+    await step('export_memory', async () => void (memory.growth_mb_10k = (await memoryGrowth(ctx, await exports(), quick ? 1_000 : 10_000)).growth));
+    await step('export', async () => void (results.export = await benchExport(ctx, await exports())));
     await step('export_memory', async () => {
-      const m = await benchExportMemory(ctx);
-      results.export_memory = m.result;
+      const m = await memoryGrowth(ctx, await exports(), quick ? 4_000 : 40_000, quick ? 4 : 8);
+      memory.growth_mb_40k = m.growth;
       slow = m.slow;
     });
+    if (memory.growth_mb_10k !== undefined && memory.growth_mb_40k !== undefined) {
+      results.export_memory = { growth_mb_10k: memory.growth_mb_10k, growth_mb_40k: memory.growth_mb_40k };
+    }
     await step('consumer', async () => void (results.consumer = await benchConsumer(ctx)));
     await step('lag', async () => void (results.lag = await benchLag(ctx)));
     await step('http', async () => {
@@ -59,7 +71,7 @@ async function main(): Promise<number> {
 
   const json = rounded(results);
   writeFileSync(projectFile('bench-results.json'), `${JSON.stringify(json, null, 2)}\n`);
-  process.stdout.write(`\n${table(results, { slow, httpCpu, defaultConcurrency: DEFAULT_CONCURRENCY })}\n\n`);
+  process.stdout.write(`\n${table(results, { slow, httpCpu, defaultConcurrency: DEFAULT_CONCURRENCY, quick })}\n\n`);
   say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s; wrote bench-results.json${quick ? ' (quick: figures not judged)' : ''}`);
   for (const f of failures) process.stderr.write(`\n${f}\n`);
   return failures.length > 0 ? 1 : 0;

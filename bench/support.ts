@@ -44,8 +44,8 @@ export function benchNames(tag: string) {
 }
 export type BenchNames = ReturnType<typeof benchNames>;
 
-export async function benchClients(ctx: BenchContext, names: BenchNames): Promise<StorageClients> {
-  const clients = createStorageClients({ kind: 'connection-string', connectionString: ctx.connectionString }, names);
+export async function benchClients(connectionString: string, names: BenchNames): Promise<StorageClients> {
+  const clients = createStorageClients({ kind: 'connection-string', connectionString }, names);
   await provisionStorage(clients);
   return clients;
 }
@@ -88,10 +88,10 @@ export function fakeExportRow(date: string, i: number): ExportRow {
 }
 
 /** Seeds one partition in entity-group transactions of 100 (the service's maximum), a few in flight. */
-export async function seedPartition(table: TableClient, date: string, count: number): Promise<void> {
+export async function seedPartition(table: TableClient, date: string, count: number, from = 0): Promise<void> {
   const batches: TransactionAction[][] = [];
   for (let i = 0; i < count; i += 100) {
-    batches.push(Array.from({ length: Math.min(100, count - i) }, (_, j) => ['create', { ...fakeExportRow(date, i + j) }] as TransactionAction));
+    batches.push(Array.from({ length: Math.min(100, count - i) }, (_, j) => ['create', { ...fakeExportRow(date, from + i + j) }] as TransactionAction));
   }
   await inParallel(batches, 4, (b) => table.submitTransaction(b).then(() => undefined));
 }
