@@ -30,7 +30,7 @@ export function die(message: string, code = 1): never {
  */
 export function config(opts: { requireUsers?: boolean } = {}): Config {
   try {
-    return loadConfig(process.env, opts);
+    return loadConfig(undefined, opts);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`expense-export: invalid configuration: ${err.problems.join('\n  ')}\n`);

@@ -1,3 +1,4 @@
+import { approvedExpenses } from '../support/approved';
 /**
  * A real SIGKILL of a real server process at each step of the pipeline
  * (FAULT_CRASH_AT), then a restart without the fault: the work must finish,
@@ -35,15 +36,7 @@ async function start(env: Record<string, string>): Promise<ServerProcess> {
   return p;
 }
 
-async function approved(s: Services, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const e = await s.store.create(demoExpense(i), new Date());
-    await s.approvals.approve(e.id, 'approver');
-    ids.push(e.id);
-  }
-  return ids;
-}
+const approved = approvedExpenses;
 
 const allOk = (lines: string[]) => lines.filter((l) => !l.startsWith('ok'));
 

@@ -1,3 +1,4 @@
+import { approvedExpenses } from '../support/approved';
 /**
  * Leases: a long handler keeps its message by renewing the visibility with
  * the newest popReceipt; a lease taken away is logged, not a crash; and when
@@ -6,7 +7,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { QueueConsumer } from '../../src/consumer/consumer';
 import { encodeApproval } from '../../src/consumer/message-codec';
-import { demoExpense } from '../../src/expenses/demo-data';
 import type { Services } from '../../src/services';
 import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
 import { settleInvariants } from '../../chaos/invariants';
@@ -31,15 +31,7 @@ function probe(s: Services, opts: ProbeOptions): ConsumerProbe {
   return p;
 }
 
-async function approve(s: Services, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const e = await s.store.create(demoExpense(i), new Date());
-    await s.approvals.approve(e.id, 'approver');
-    ids.push(e.id);
-  }
-  return ids;
-}
+const approve = approvedExpenses;
 
 const failed = (lines: string[]) => lines.filter((l) => !l.startsWith('ok'));
 
