@@ -206,16 +206,21 @@ export class QueueConsumer {
     const message = (err as Error).message;
     this.lastError = { at: new Date().toISOString(), message };
     const kind = classifyFailure(err);
-    // One pause per outage step, not one per failed handler: eight failing at once must not jump the backoff eight steps.
-    if (isTransientStorageError(err) && Date.now() >= this.pausedUntil) this.pausedUntil = Date.now() + this.outage.next();
-    if (kind === 'permanent') return this.poison(lease, 'permanent', message);
-    if (m.dequeueCount >= this.o.maxDequeueCount) {
-      return this.poison(lease, 'retries_exhausted', `failed ${m.dequeueCount} times; last error (${kind}): ${message}`);
+    try {
+      if (kind === 'permanent') return await this.poison(lease, 'permanent', message);
+      if (m.dequeueCount >= this.o.maxDequeueCount) {
+        return await this.poison(lease, 'retries_exhausted', `failed ${m.dequeueCount} times; last error (${kind}): ${message}`);
+      }
+      const delaySec = retryDelaySec(m.dequeueCount);
+      log.warn({ err, kind, delaySec }, 'handler failed; leaving the message for redelivery');
+      await lease.release(delaySec);
+      return 'retried';
+    } finally {
+      // The pause starts when this handler is done, not when it failed: its release may wait out a deadline
+      // of its own, and a pause that expired meanwhile would let the loop start the buffered messages at once.
+      // One pause per outage step, not one per failed handler: eight failing at once must not jump the backoff eight steps.
+      if (isTransientStorageError(err) && Date.now() >= this.pausedUntil) this.pausedUntil = Date.now() + this.outage.next();
     }
-    const delaySec = retryDelaySec(m.dequeueCount);
-    log.warn({ err, kind, delaySec }, 'handler failed; leaving the message for redelivery');
-    await lease.release(delaySec);
-    return 'retried';
   }
 
   /** Copy to poison first, delete second: a crash in between duplicates into poison, never loses. */
