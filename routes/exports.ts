@@ -1,10 +1,10 @@
 import { Router, type RequestHandler } from 'express';
 import type { TableClient } from '@azure/data-tables';
-import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
 import { isCalendarDate } from '../src/expenses/dates';
-import { CSV_HEADER, csvLines } from '../src/export/csv';
+import { csvStringifier, recordStream } from '../src/export/csv';
 import { readExportPages } from '../src/export/export-reader';
 import type { Metrics } from '../src/observability/metrics';
 import { ConcurrencyLimit } from '../src/http/concurrency-limit';
@@ -37,30 +37,19 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
     });
     const pages = readExportPages(d.exportTable, date, d.timeoutMs, controller.signal);
     // The first page is read before any byte is sent, so a storage failure here is still a clean 503.
-    let page = await pages.next();
+    const first = await pages.next();
     res.status(200).set({
       'Content-Type': 'text/csv; charset=utf-8',
       'Content-Disposition': `attachment; filename="expenses-${date}.csv"`,
       'Cache-Control': 'no-store',
     });
     try {
-      // One write per table page, not per row; the next page is already being read meanwhile.
-      let chunk = CSV_HEADER;
-      while (!page.done) {
-        d.metrics.exportRows.inc(page.value.length);
-        chunk += csvLines(page.value);
-        if (!page.value.continuationToken) break; // last page: end() below sends it, with Content-Length if it is the only one
-        if (!res.write(chunk)) await once(res, 'drain', { signal: controller.signal });
-        chunk = '';
-        page = await pages.next();
-      }
-      res.end(chunk);
+      await pipeline(recordStream(pages, first, (n) => d.metrics.exportRows.inc(n)), csvStringifier(), res);
     } catch (err) {
-      // After the first byte, a failure must not look like a complete file: cut the connection.
+      // After the first byte, a failure must not look like a complete file: cut the connection
+      // (pipeline has destroyed the response already; this states the intent).
       req.log.warn({ err }, 'export stream aborted');
       res.destroy();
-    } finally {
-      await pages.return(undefined);
     }
   });
 

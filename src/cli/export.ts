@@ -1,25 +1,18 @@
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Readable, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { TableClient } from '@azure/data-tables';
-import { csvStringifier } from '../export/csv';
-import { readExportPages, type ExportRecord } from '../export/export-reader';
+import { csvStringifier, recordStream } from '../export/csv';
+import { readExportPages } from '../export/export-reader';
 import { CliError, config, oneLine } from './common';
 import { withStorage } from './storage';
-
-async function* rows(table: TableClient, date: string, timeoutMs: number, count: (n: number) => void): AsyncGenerator<ExportRecord> {
-  for await (const page of readExportPages(table, date, timeoutMs)) {
-    count(page.length);
-    yield* page;
-  }
-}
 
 /** Same reader, same CSV as GET /exports/:date: the table's partition, page by page, with back-pressure. */
 async function writeCsv(table: TableClient, date: string, timeoutMs: number, sink: Writable, end: boolean): Promise<number> {
   let n = 0;
-  await pipeline(Readable.from(rows(table, date, timeoutMs, (k) => (n += k))), csvStringifier(), sink, { end });
+  await pipeline(recordStream(readExportPages(table, date, timeoutMs), undefined, (k) => (n += k)), csvStringifier(), sink, { end });
   return n;
 }
 

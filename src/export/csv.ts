@@ -1,5 +1,6 @@
-import { Transform } from 'node:stream';
-import type { ExportRecord } from './export-reader';
+import { Readable } from 'node:stream';
+import { stringify, type Stringifier } from 'csv-stringify';
+import type { ExportPage, ExportRecord } from './export-reader';
 
 export const CSV_COLUMNS = [
   { key: 'rowKey', header: 'expense_id' },
@@ -10,17 +11,17 @@ export const CSV_COLUMNS = [
   { key: 'reimbursementMethod', header: 'reimbursement_method' },
   { key: 'currency', header: 'currency' },
   { key: 'amount', header: 'amount' },
-] as const;
+] as const satisfies ReadonlyArray<{ key: keyof ExportRecord; header: string }>;
 
-const CRLF = '\r\n';
-export const CSV_HEADER = CSV_COLUMNS.map((c) => c.header).join(',') + CRLF;
+// Text that a person typed or picked. `rowKey`, `approvedAt` and `amount` are
+// formatted by the server and stay as they are, so numbers remain numbers.
+const USER_TEXT: ReadonlySet<string> = new Set<keyof ExportRecord>(['approver', 'employee', 'costCenter', 'reimbursementMethod', 'currency']);
 
 // = + - @ TAB CR start a formula in Excel/LibreOffice/Sheets (OWASP "CSV Injection"), as do their
 // full-width forms in some locales. A leading apostrophe is guarded too, so that stripping exactly
-// one leading apostrophe always restores the original text.
+// one leading apostrophe always restores the original text. (csv-stringify's own escape_formulas
+// knows neither the full-width forms nor the apostrophe, and would touch every column.)
 const DANGEROUS_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20']/;
-// RFC 4180: a cell with a delimiter, a quote or a line break is quoted, quotes doubled.
-const NEEDS_QUOTES = /[",\r\n]/;
 
 export function neutralizeCell(value: string): string {
   return DANGEROUS_START.test(value) ? `'${value}` : value;
@@ -31,42 +32,65 @@ export function unneutralizeCell(value: string): string {
   return value.startsWith("'") ? value.slice(1) : value;
 }
 
-const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
-const quote = (v: string): string => (NEEDS_QUOTES.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
-/** User text: guarded against formulas, then quoted if needed. */
-const text = (v: unknown): string => quote(neutralizeCell(str(v)));
-
 /**
- * One CSV line per record, concatenated: the export writes a whole table
- * page with one call instead of pushing every row through a stream (which
- * cost a chunk, a callback and a socket write per row). `amount` and
- * `approvedAt` are formatted by us, never user text, so they are not guarded.
+ * Records in, RFC 4180 text out: header first (also when there are no
+ * records), CRLF line ends, and a field with a comma, a quote, a CR or a LF
+ * quoted, quotes doubled. With a CRLF record delimiter csv-stringify would
+ * leave a lone LF unquoted, hence `quote_record_delimiter`.
  */
-export function csvLines(records: readonly ExportRecord[]): string {
-  let out = '';
-  for (const r of records) {
-    out +=
-      quote(str(r.rowKey)) + ',' + quote(str(r.approvedAt)) + ',' + text(r.approver) + ',' + text(r.employee) + ',' +
-      text(r.costCenter) + ',' + text(r.reimbursementMethod) + ',' + text(r.currency) + ',' + quote(str(r.amount)) + CRLF;
-  }
-  return out;
+export function csvStringifier(): Stringifier {
+  return stringify({
+    header: true,
+    columns: CSV_COLUMNS.map((c) => ({ key: c.key, header: c.header })),
+    record_delimiter: 'windows',
+    quote_record_delimiter: true,
+    cast: { string: (value, ctx) => (ctx.column !== undefined && USER_TEXT.has(String(ctx.column)) ? neutralizeCell(value) : value) },
+  });
 }
 
-/** RFC 4180 as a stream of records in, CSV text out (header first, even with no records), for pipelines. */
-export function csvStringifier(): Transform {
-  let headed = false;
-  const head = () => {
-    if (headed) return '';
-    headed = true;
-    return CSV_HEADER;
+/**
+ * Object-mode stream of the records of a page iterator. A page is pushed
+ * whole and synchronously, so rows cost no promise each; the next page is
+ * asked for only when the stream's consumer wants more, so back-pressure from
+ * the client reaches the table. `first` is a page already read (the route
+ * reads it before sending headers, to answer a storage failure with a clean
+ * 503). Destroying the stream ends the iterator, which cancels a read ahead.
+ */
+export function recordStream(
+  pages: AsyncIterator<ExportPage>,
+  first?: IteratorResult<ExportPage>,
+  onPage: (rows: number) => void = () => {},
+): Readable {
+  let pending = first;
+  // The service may answer a page with no rows and a continuation token; keep reading then, since a
+  // read() that pushes nothing is never called again.
+  const nextRows = async (): Promise<ExportPage | undefined> => {
+    for (;;) {
+      const page = pending ?? (await pages.next());
+      pending = undefined;
+      if (page.done) return undefined;
+      if (page.value.length > 0 || !page.value.continuationToken) return page.value;
+    }
   };
-  return new Transform({
-    writableObjectMode: true,
-    transform(record: ExportRecord, _enc, done) {
-      done(null, head() + csvLines([record]));
+  return new Readable({
+    objectMode: true,
+    highWaterMark: 1000,
+    read() {
+      nextRows().then(
+        (rows) => {
+          if (!rows) return void this.push(null);
+          onPage(rows.length);
+          for (const record of rows) this.push(record);
+          if (!rows.continuationToken) this.push(null);
+        },
+        (err: Error) => this.destroy(err),
+      );
     },
-    flush(done) {
-      done(null, head() || undefined);
+    destroy(err, done) {
+      Promise.resolve(pages.return?.(undefined)).then(
+        () => done(err),
+        () => done(err),
+      );
     },
   });
 }

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { text } from 'node:stream/consumers';
-import { csvStringifier, neutralizeCell, unneutralizeCell } from '../../src/export/csv';
-import type { ExportRecord } from '../../src/export/export-reader';
+import { csvStringifier, neutralizeCell, recordStream, unneutralizeCell } from '../../src/export/csv';
+import type { ExportPage, ExportRecord } from '../../src/export/export-reader';
 
 const row = (over: Partial<ExportRecord> = {}): ExportRecord => ({
   rowKey: 'e1',
@@ -70,5 +71,68 @@ describe('CSV', () => {
   test('neutralizeCell leaves ordinary text alone', () => {
     expect(neutralizeCell('Ada Lovelace')).toBe('Ada Lovelace');
     expect(neutralizeCell('')).toBe('');
+  });
+
+  test('lone CR or LF inside a field is quoted, so a parser never sees a new record', async () => {
+    const out = await render([row({ employee: 'a\nb', approver: 'c\rd' })]);
+    expect(out.split('\r\n')).toHaveLength(3); // header, the row, and the empty tail
+    expect(records(out)[0]).toMatchObject({ employee: 'a\nb', approver: "c\rd" });
+  });
+});
+
+// A page iterator over in-memory pages, counting how often it is asked: the pure part of the reader.
+function pagesOf(...sizes: number[]) {
+  let calls = 0;
+  let returned = false;
+  const pages: ExportPage[] = sizes.map((n, p) =>
+    Object.assign(
+      Array.from({ length: n }, (_, i) => row({ rowKey: `p${p}r${i}` })),
+      p < sizes.length - 1 ? { continuationToken: `t${p}` } : {},
+    ),
+  );
+  const iterator: AsyncIterator<ExportPage> = {
+    next: async () => (calls < pages.length ? { done: false, value: pages[calls++]! } : { done: true, value: undefined }),
+    return: async () => {
+      returned = true;
+      return { done: true, value: undefined };
+    },
+  };
+  return { iterator, calls: () => calls, returned: () => returned };
+}
+
+describe('recordStream', () => {
+  test('every row of every page, in order; empty pages with a continuation token are skipped over', async () => {
+    const src = pagesOf(3, 0, 2);
+    const rows = await recordStream(src.iterator).toArray();
+    expect(rows.map((r: ExportRecord) => r.rowKey)).toEqual(['p0r0', 'p0r1', 'p0r2', 'p2r0', 'p2r1']);
+    expect(src.calls()).toBe(3);
+  });
+
+  test('a page read beforehand is used first and counted', async () => {
+    const src = pagesOf(2, 1);
+    const first = await src.iterator.next();
+    const counted: number[] = [];
+    const rows = await recordStream(src.iterator, first, (n) => counted.push(n)).toArray();
+    expect(rows).toHaveLength(3);
+    expect(counted).toEqual([2, 1]);
+  });
+
+  test('a consumer that stops reading stops the page reads (back-pressure)', async () => {
+    const src = pagesOf(...Array.from({ length: 50 }, () => 1000));
+    const stalled = new Writable({ highWaterMark: 1024, write: () => {} }); // never calls back
+    void pipeline(recordStream(src.iterator), csvStringifier(), stalled).catch(() => {});
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(src.calls()).toBeLessThanOrEqual(3);
+    stalled.destroy();
+  });
+
+  test('destroying the stream ends the page iterator', async () => {
+    const src = pagesOf(1000, 1000);
+    const stream = recordStream(src.iterator);
+    stream.read();
+    await new Promise((r) => setImmediate(r));
+    stream.destroy();
+    await new Promise((r) => stream.once('close', r));
+    expect(src.returned()).toBe(true);
   });
 });
