@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
 import { isCalendarDate } from '../src/expenses/dates';
-import { csvStringifier, recordStream } from '../src/export/csv';
+import { csvStringifier, pageStream } from '../src/export/csv';
 import { readExportPages } from '../src/export/export-reader';
 import type { Metrics } from '../src/observability/metrics';
 import { ConcurrencyLimit } from '../src/http/concurrency-limit';
@@ -44,12 +44,14 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
       'Cache-Control': 'no-store',
     });
     try {
-      await pipeline(recordStream(pages, first, (n) => d.metrics.exportRows.inc(n)), csvStringifier(), res);
+      await pipeline(pageStream(pages, first), csvStringifier((n) => d.metrics.exportRows.inc(n)), res);
     } catch (err) {
       // After the first byte, a failure must not look like a complete file: cut the connection
       // (pipeline has destroyed the response already; this states the intent).
       req.log.warn({ err }, 'export stream aborted');
       res.destroy();
+    } finally {
+      await pages.return(undefined); // a no-op when the stream got to the end; ends the reader when it did not
     }
   });
 

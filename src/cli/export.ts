@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { TableClient } from '@azure/data-tables';
-import { csvStringifier, recordStream } from '../export/csv';
+import { csvStringifier, pageStream } from '../export/csv';
 import { readExportPages } from '../export/export-reader';
 import { CliError, config, oneLine } from './common';
 import { withStorage } from './storage';
@@ -12,7 +12,7 @@ import { withStorage } from './storage';
 /** Same reader, same CSV as GET /exports/:date: the table's partition, page by page, with back-pressure. */
 async function writeCsv(table: TableClient, date: string, timeoutMs: number, sink: Writable, end: boolean): Promise<number> {
   let n = 0;
-  await pipeline(recordStream(readExportPages(table, date, timeoutMs), undefined, (k) => (n += k)), csvStringifier(), sink, { end });
+  await pipeline(pageStream(readExportPages(table, date, timeoutMs)), csvStringifier((k) => (n += k)), sink, { end });
   return n;
 }
 

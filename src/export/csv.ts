@@ -1,5 +1,5 @@
-import { Readable } from 'node:stream';
-import { stringify, type Stringifier } from 'csv-stringify';
+import { Readable, Transform } from 'node:stream';
+import { stringify, type CastingContext, type Options } from 'csv-stringify/sync';
 import type { ExportPage, ExportRecord } from './export-reader';
 
 export const CSV_COLUMNS = [
@@ -32,65 +32,51 @@ export function unneutralizeCell(value: string): string {
   return value.startsWith("'") ? value.slice(1) : value;
 }
 
+const OPTIONS = {
+  columns: CSV_COLUMNS.map((c) => ({ key: c.key, header: c.header })),
+  record_delimiter: 'windows',
+  // With a CRLF record delimiter csv-stringify would leave a lone CR or LF unquoted.
+  quote_record_delimiter: true,
+  cast: { string: (value: string, ctx: CastingContext) => (ctx.column !== undefined && USER_TEXT.has(String(ctx.column)) ? neutralizeCell(value) : value) },
+} satisfies Options;
+
 /**
- * Records in, RFC 4180 text out: header first (also when there are no
- * records), CRLF line ends, and a field with a comma, a quote, a CR or a LF
- * quoted, quotes doubled. With a CRLF record delimiter csv-stringify would
- * leave a lone LF unquoted, hence `quote_record_delimiter`.
+ * Table pages in, RFC 4180 text out: header first (also when there are no
+ * rows), CRLF line ends, a field with a comma, a quote, a CR or a LF quoted,
+ * quotes doubled. csv-stringify formats a whole page per chunk: the stream's
+ * unit is the page, as the table's is, so back-pressure still reaches the
+ * table a page at a time, while rows cost no chunk, callback and socket
+ * write each.
  */
-export function csvStringifier(): Stringifier {
-  return stringify({
-    header: true,
-    columns: CSV_COLUMNS.map((c) => ({ key: c.key, header: c.header })),
-    record_delimiter: 'windows',
-    quote_record_delimiter: true,
-    cast: { string: (value, ctx) => (ctx.column !== undefined && USER_TEXT.has(String(ctx.column)) ? neutralizeCell(value) : value) },
+export function csvStringifier(onPage: (rows: number) => void = () => {}): Transform {
+  let header = true;
+  return new Transform({
+    writableObjectMode: true,
+    writableHighWaterMark: 1, // pages, not the default 16: a slow client must not make us hold 16,000 rows
+    transform(page: readonly ExportRecord[], _enc, done) {
+      onPage(page.length);
+      const text = stringify(page as ExportRecord[], { ...OPTIONS, header });
+      header = false;
+      done(null, text);
+    },
+    flush(done) {
+      done(null, header ? stringify([], { ...OPTIONS, header }) : undefined);
+    },
   });
 }
 
 /**
- * Object-mode stream of the records of a page iterator. A page is pushed
- * whole and synchronously, so rows cost no promise each; the next page is
- * asked for only when the stream's consumer wants more, so back-pressure from
- * the client reaches the table. `first` is a page already read (the route
- * reads it before sending headers, to answer a storage failure with a clean
- * 503). Destroying the stream ends the iterator, which cancels a read ahead.
+ * The pages of a reader as an object-mode stream, one page per chunk and at
+ * most one buffered (the reader itself reads one ahead). `first` is a page
+ * already read: the route reads it before sending headers, so that a storage
+ * failure is still a clean 503. Destroying the stream ends the reader, which
+ * cancels a read ahead.
  */
-export function recordStream(
-  pages: AsyncIterator<ExportPage>,
-  first?: IteratorResult<ExportPage>,
-  onPage: (rows: number) => void = () => {},
-): Readable {
-  let pending = first;
-  // The service may answer a page with no rows and a continuation token; keep reading then, since a
-  // read() that pushes nothing is never called again.
-  const nextRows = async (): Promise<ExportPage | undefined> => {
-    for (;;) {
-      const page = pending ?? (await pages.next());
-      pending = undefined;
-      if (page.done) return undefined;
-      if (page.value.length > 0 || !page.value.continuationToken) return page.value;
-    }
-  };
-  return new Readable({
-    objectMode: true,
-    highWaterMark: 1000,
-    read() {
-      nextRows().then(
-        (rows) => {
-          if (!rows) return void this.push(null);
-          onPage(rows.length);
-          for (const record of rows) this.push(record);
-          if (!rows.continuationToken) this.push(null);
-        },
-        (err: Error) => this.destroy(err),
-      );
-    },
-    destroy(err, done) {
-      Promise.resolve(pages.return?.(undefined)).then(
-        () => done(err),
-        () => done(err),
-      );
-    },
-  });
+export function pageStream(pages: AsyncGenerator<ExportPage>, first?: IteratorResult<ExportPage>): Readable {
+  async function* all(): AsyncGenerator<ExportPage> {
+    if (first?.done) return;
+    if (first) yield first.value;
+    yield* pages;
+  }
+  return Readable.from(all(), { highWaterMark: 1 });
 }

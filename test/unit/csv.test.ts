@@ -3,7 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { text } from 'node:stream/consumers';
-import { csvStringifier, neutralizeCell, recordStream, unneutralizeCell } from '../../src/export/csv';
+import { csvStringifier, neutralizeCell, pageStream, unneutralizeCell } from '../../src/export/csv';
 import type { ExportPage, ExportRecord } from '../../src/export/export-reader';
 
 const row = (over: Partial<ExportRecord> = {}): ExportRecord => ({
@@ -18,7 +18,8 @@ const row = (over: Partial<ExportRecord> = {}): ExportRecord => ({
   ...over,
 });
 
-const render = (rows: ExportRecord[]) => text(Readable.from(rows).pipe(csvStringifier()));
+// One page per chunk, as the reader delivers them; empty input means a partition with no rows.
+const render = (rows: ExportRecord[]) => text(Readable.from(rows.length ? [rows] : []).pipe(csvStringifier()));
 const records = (csv: string, opts: { relax_quotes?: boolean } = {}) => parse(csv, { columns: true, ...opts }) as Array<Record<string, string>>;
 
 describe('CSV', () => {
@@ -78,57 +79,64 @@ describe('CSV', () => {
     expect(out.split('\r\n')).toHaveLength(3); // header, the row, and the empty tail
     expect(records(out)[0]).toMatchObject({ employee: 'a\nb', approver: "c\rd" });
   });
+
+  test('a file of several pages has one header, every row in order, and counts each page', async () => {
+    const counted: number[] = [];
+    const pages = [[row({ rowKey: 'a' }), row({ rowKey: 'b' })], [], [row({ rowKey: 'c' })]];
+    const parsed = records(await text(Readable.from(pages).pipe(csvStringifier((n) => counted.push(n)))));
+    expect(parsed.map((p) => p.expense_id)).toEqual(['a', 'b', 'c']);
+    expect(counted).toEqual([2, 0, 1]);
+  });
 });
 
-// A page iterator over in-memory pages, counting how often it is asked: the pure part of the reader.
+// A page reader over in-memory pages, counting how often it is asked: the pure part of the reader.
 function pagesOf(...sizes: number[]) {
   let calls = 0;
   let returned = false;
-  const pages: ExportPage[] = sizes.map((n, p) =>
-    Object.assign(
-      Array.from({ length: n }, (_, i) => row({ rowKey: `p${p}r${i}` })),
-      p < sizes.length - 1 ? { continuationToken: `t${p}` } : {},
-    ),
-  );
-  const iterator: AsyncIterator<ExportPage> = {
-    next: async () => (calls < pages.length ? { done: false, value: pages[calls++]! } : { done: true, value: undefined }),
-    return: async () => {
+  async function* reader(): AsyncGenerator<ExportPage> {
+    try {
+      for (const [p, n] of sizes.entries()) {
+        calls++;
+        yield Object.assign(
+          Array.from({ length: n }, (_, i) => row({ rowKey: `p${p}r${i}` })),
+          p < sizes.length - 1 ? { continuationToken: `t${p}` } : {},
+        );
+      }
+    } finally {
       returned = true;
-      return { done: true, value: undefined };
-    },
-  };
-  return { iterator, calls: () => calls, returned: () => returned };
+    }
+  }
+  return { reader: reader(), calls: () => calls, returned: () => returned };
 }
 
-describe('recordStream', () => {
-  test('every row of every page, in order; empty pages with a continuation token are skipped over', async () => {
-    const src = pagesOf(3, 0, 2);
-    const rows = await recordStream(src.iterator).toArray();
-    expect(rows.map((r: ExportRecord) => r.rowKey)).toEqual(['p0r0', 'p0r1', 'p0r2', 'p2r0', 'p2r1']);
-    expect(src.calls()).toBe(3);
+describe('pageStream', () => {
+  test('every page, in order, after the one read beforehand', async () => {
+    const src = pagesOf(2, 0, 1);
+    const first = await src.reader.next();
+    const pages = (await pageStream(src.reader, first).toArray()) as ExportPage[];
+    expect(pages.map((p) => p.map((r) => r.rowKey))).toEqual([['p0r0', 'p0r1'], [], ['p2r0']]);
   });
 
-  test('a page read beforehand is used first and counted', async () => {
-    const src = pagesOf(2, 1);
-    const first = await src.iterator.next();
-    const counted: number[] = [];
-    const rows = await recordStream(src.iterator, first, (n) => counted.push(n)).toArray();
-    expect(rows).toHaveLength(3);
-    expect(counted).toEqual([2, 1]);
+  test('a reader that was already done gives an empty stream, and the CSV is the header alone', async () => {
+    const src = pagesOf();
+    const first = await src.reader.next();
+    expect(first.done).toBe(true);
+    const csv = await text(pageStream(src.reader, first).pipe(csvStringifier()));
+    expect(csv).toBe('expense_id,approved_at,approver,employee,cost_center,reimbursement_method,currency,amount\r\n');
   });
 
   test('a consumer that stops reading stops the page reads (back-pressure)', async () => {
     const src = pagesOf(...Array.from({ length: 50 }, () => 1000));
     const stalled = new Writable({ highWaterMark: 1024, write: () => {} }); // never calls back
-    void pipeline(recordStream(src.iterator), csvStringifier(), stalled).catch(() => {});
+    void pipeline(pageStream(src.reader), csvStringifier(), stalled).catch(() => {});
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-    expect(src.calls()).toBeLessThanOrEqual(3);
+    expect(src.calls()).toBeLessThanOrEqual(4);
     stalled.destroy();
   });
 
-  test('destroying the stream ends the page iterator', async () => {
-    const src = pagesOf(1000, 1000);
-    const stream = recordStream(src.iterator);
+  test('destroying the stream ends the page reader', async () => {
+    const src = pagesOf(1000, 1000, 1000);
+    const stream = pageStream(src.reader);
     stream.read();
     await new Promise((r) => setImmediate(r));
     stream.destroy();
