@@ -1,6 +1,7 @@
 import { odata } from '@azure/data-tables';
 import { readFileSync } from 'node:fs';
 import { OUTBOX_PARTITION } from '../expenses/approval';
+import { queueDepth } from '../observability/queue-depth';
 import { projectFile } from '../project-root';
 import { withDeadline } from '../storage/deadline';
 import { config, printJson } from './common';
@@ -17,7 +18,6 @@ export async function statusCommand(): Promise<void> {
   const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
   await withStorage(cfg, 'status', async ({ clients, description, embedded }) => {
     const t = cfg.STORAGE_TIMEOUT_MS;
-    const depth = (q: typeof clients.queue) => withDeadline(t, undefined, (abortSignal) => q.getProperties({ abortSignal })).then((p) => p.approximateMessagesCount ?? 0);
     // Approvals whose enqueue has not been confirmed yet (the sweeper's work list); one partition, counted up to a cap.
     const pending = await withDeadline(t * 3, undefined, async (abortSignal) => {
       let n = 0;
@@ -28,7 +28,7 @@ export async function statusCommand(): Promise<void> {
       }
       return n;
     });
-    const [main, poison] = await Promise.all([depth(clients.queue), depth(clients.poison)]);
+    const [main, poison] = await Promise.all([queueDepth(clients.queue, t), queueDepth(clients.poison, t)]);
     printJson({
       version,
       storage: {

@@ -9,7 +9,7 @@ import { isTransientStorageError } from '../storage/errors';
 import { Backoff, retryDelaySec } from './backoff';
 import { classifyFailure, type HandlerResult } from './export-handler';
 import { MessageLease } from './lease';
-import { decodeApproval } from './message-codec';
+import { decodeApproval, type DecodeResult } from './message-codec';
 import type { PoisonQueue } from './poison';
 
 export type ConsumerState = 'created' | 'running' | 'idle' | 'backing_off' | 'stopping' | 'stopped';
@@ -36,6 +36,13 @@ export interface ConsumerOptions {
 
 const BATCH = 32; // the queue service's maximum per receive
 
+/** A received message: our lease on it, its body decoded once, and a logger that names it. */
+interface Received {
+  lease: MessageLease;
+  decoded: DecodeResult;
+  log: Logger;
+}
+
 /**
  * One async loop, BullMQ-Worker style: receive a batch when a slot is free and
  * nothing is buffered, run at most `concurrency` handlers, sleep (abortably)
@@ -50,7 +57,7 @@ export class QueueConsumer {
   private readonly loopStop = new AbortController();
   private readonly hardStop = new AbortController();
   private readonly active = new Set<Promise<void>>();
-  private buffer: MessageLease[] = [];
+  private buffer: Received[] = [];
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly outage: Backoff;
@@ -85,7 +92,7 @@ export class QueueConsumer {
     this.loopStop.abort();
     await this.loop;
     // Never started: hand them back at once, bounded by the same drain deadline, since storage may be what hangs.
-    const unstarted = this.buffer.splice(0).map((l) => l.release(0, this.hardStop.signal));
+    const unstarted = this.buffer.splice(0).map((r) => r.lease.release(0, this.hardStop.signal));
     const drained = Promise.allSettled([...this.active, ...unstarted]).then(() => true);
     const timer = sleep(drainMs, false, { ref: false });
     if (!(await Promise.race([drained, timer]))) {
@@ -135,7 +142,7 @@ export class QueueConsumer {
         }
         if (items.length > 0) idle.reset();
         this.state = 'running';
-        for (const m of items) this.buffer.push(new MessageLease(m, this.o.queue, this.o.visibilityTimeoutSec, this.o.timeoutMs, this.messageLog(m)));
+        for (const m of items) this.buffer.push(this.received(m));
       }
       while (this.buffer.length > 0 && this.active.size < this.o.concurrency) this.spawn(this.buffer.shift()!);
       if (this.active.size > 0 && (this.buffer.length > 0 || this.active.size >= this.o.concurrency)) {
@@ -147,23 +154,23 @@ export class QueueConsumer {
     }
   }
 
-  /** Every line about a message carries its ids, so one grep follows an expense through retries. */
-  private messageLog(m: DequeuedMessageItem): Logger {
+  private received(m: DequeuedMessageItem): Received {
     const decoded = decodeApproval(m.messageText);
-    return this.o.logger.child({ messageId: m.messageId, dequeueCount: m.dequeueCount, ...(decoded.ok ? { expenseId: decoded.message.expenseId } : {}) });
+    // Every line about a message carries its ids, so one grep follows an expense through retries.
+    const log = this.o.logger.child({ messageId: m.messageId, dequeueCount: m.dequeueCount, ...(decoded.ok ? { expenseId: decoded.message.expenseId } : {}) });
+    return { lease: new MessageLease(m, this.o.queue, this.o.visibilityTimeoutSec, this.o.timeoutMs, log), decoded, log };
   }
 
-  private spawn(lease: MessageLease): void {
-    const p: Promise<void> = this.process(lease)
-      .catch((err) => this.messageLog(lease.message).error({ err }, 'unexpected consumer error'))
+  private spawn(r: Received): void {
+    const p: Promise<void> = this.process(r)
+      .catch((err) => r.log.error({ err }, 'unexpected consumer error'))
       .finally(() => this.active.delete(p));
     this.active.add(p);
   }
 
-  private async process(lease: MessageLease): Promise<void> {
+  private async process({ lease, decoded, log }: Received): Promise<void> {
     const started = performance.now();
     const m = lease.message;
-    const log = this.messageLog(m);
     const finish = (outcome: Outcome, result?: HandlerResult) => {
       this.o.observer?.settled(outcome, performance.now() - started, result);
       log.info({ outcome, ms: Math.round(performance.now() - started) }, `message ${outcome}`);
@@ -172,12 +179,11 @@ export class QueueConsumer {
     // Its visibility lapsed while it waited in the buffer (e.g. storage was down) and someone else has it now.
     if (lease.lost) return finish('lost');
 
-    const decoded = decodeApproval(m.messageText);
     // Before the handler: a message that keeps killing its consumer must not get to run it once more.
     if (m.dequeueCount > this.o.maxDequeueCount) {
-      return finish(await this.poison(lease, 'max_dequeue', `dequeued ${m.dequeueCount} times (limit ${this.o.maxDequeueCount})`));
+      return finish(await this.poison(lease, log, 'max_dequeue', `dequeued ${m.dequeueCount} times (limit ${this.o.maxDequeueCount})`));
     }
-    if (!decoded.ok) return finish(await this.poison(lease, decoded.code, decoded.reason));
+    if (!decoded.ok) return finish(await this.poison(lease, log, decoded.code, decoded.reason));
 
     let result: HandlerResult;
     try {
@@ -207,9 +213,9 @@ export class QueueConsumer {
     this.lastError = { at: new Date().toISOString(), message };
     const kind = classifyFailure(err);
     try {
-      if (kind === 'permanent') return await this.poison(lease, 'permanent', message);
+      if (kind === 'permanent') return await this.poison(lease, log, 'permanent', message);
       if (m.dequeueCount >= this.o.maxDequeueCount) {
-        return await this.poison(lease, 'retries_exhausted', `failed ${m.dequeueCount} times; last error (${kind}): ${message}`);
+        return await this.poison(lease, log, 'retries_exhausted', `failed ${m.dequeueCount} times; last error (${kind}): ${message}`);
       }
       const delaySec = retryDelaySec(m.dequeueCount);
       log.warn({ err, kind, delaySec }, 'handler failed; leaving the message for redelivery');
@@ -224,12 +230,12 @@ export class QueueConsumer {
   }
 
   /** Copy to poison first, delete second: a crash in between duplicates into poison, never loses. */
-  private async poison(lease: MessageLease, code: string, reason: string): Promise<Outcome> {
+  private async poison(lease: MessageLease, log: Logger, code: string, reason: string): Promise<Outcome> {
     const m = lease.message;
     try {
       await this.o.poison.add({ body: m.messageText, reason, code, dequeueCount: m.dequeueCount, originalMessageId: m.messageId });
     } catch (err) {
-      this.messageLog(m).warn({ err }, 'could not write to the poison queue; leaving the message for redelivery');
+      log.warn({ err }, 'could not write to the poison queue; leaving the message for redelivery');
       await lease.release(retryDelaySec(m.dequeueCount));
       return 'retried';
     }
