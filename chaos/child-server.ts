@@ -17,8 +17,8 @@ export interface ServerProcess {
   output(): string;
   /** JSON log lines so far. */
   logs(): Array<Record<string, unknown>>;
-  /** SIGTERM, then resolves with the exit and how long it took. */
-  terminate(signal?: NodeJS.Signals): Promise<Exit & { ms: number }>;
+  /** SIGTERM (SIGKILL after `graceMs`), then resolves with the exit and how long it took. */
+  terminate(signal?: NodeJS.Signals, graceMs?: number): Promise<Exit & { ms: number }>;
 }
 
 export interface SpawnOptions {
@@ -59,10 +59,13 @@ export function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
             return [];
           }
         }),
-    async terminate(signal = 'SIGTERM') {
+    async terminate(signal = 'SIGTERM', graceMs = 30_000) {
       const t0 = Date.now();
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      // A server that ignores the signal must not hang the run that stops it: the exit then reports SIGKILL.
+      const hard = setTimeout(() => child.kill('SIGKILL'), graceMs);
       const exit = await exited;
+      clearTimeout(hard);
       return { ...exit, ms: Date.now() - t0 };
     },
   };

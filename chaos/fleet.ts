@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnServer, type ServerProcess } from './child-server';
 
+/** Neither exited nor killed by a signal (ours or anyone's). */
+const isRunning = (p: ServerProcess | undefined): p is ServerProcess => !!p && p.child.exitCode === null && p.child.signalCode === null;
+
 /**
  * N server instances on one storage. Any may be SIGKILLed at any time and is
  * restarted after a pause; callers pick a live one per request.
@@ -10,8 +13,6 @@ export class Fleet {
   private readonly restarting = new Set<Promise<void>>();
   kills = 0;
   restarts = 0;
-  /** Output of every process that ever ran, for a post-mortem on FAIL. */
-  readonly retired: ServerProcess[] = [];
 
   constructor(
     size: number,
@@ -31,13 +32,12 @@ export class Fleet {
         this.slots[i] = p;
         return;
       }
-      this.retired.push(p); // died before listening (e.g. storage was down too long): try again
-      await sleep(500);
+      await sleep(500); // died before listening (e.g. storage was down too long): try again
     }
   }
 
   live(): ServerProcess[] {
-    return this.slots.filter((p): p is ServerProcess => !!p && p.child.exitCode === null && p.child.signalCode === null);
+    return this.slots.filter(isRunning);
   }
 
   pick(): ServerProcess | undefined {
@@ -47,13 +47,12 @@ export class Fleet {
 
   /** SIGKILL one live instance (not the last one standing) and restart it after `downMs`. */
   killOne(downMs: number): number | undefined {
-    const live = this.slots.flatMap((p, i) => (p && p.child.exitCode === null && p.child.signalCode === null ? [i] : []));
+    const live = this.slots.flatMap((p, i) => (isRunning(p) ? [i] : []));
     if (live.length < 2) return undefined;
     const i = live[Math.floor(Math.random() * live.length)]!;
     const victim = this.slots[i]!;
     this.slots[i] = undefined;
     victim.child.kill('SIGKILL');
-    this.retired.push(victim);
     this.kills++;
     const r: Promise<void> = sleep(downMs)
       .then(() => this.startSlot(i))
@@ -66,13 +65,12 @@ export class Fleet {
   /** Waits for pending restarts, then for every slot to be up. */
   async settle(): Promise<void> {
     while (this.restarting.size > 0) await Promise.all([...this.restarting]);
-    await Promise.all(this.slots.map((p, i) => (p && p.child.exitCode === null ? undefined : this.startSlot(i))));
+    await Promise.all(this.slots.map((p, i) => (isRunning(p) ? undefined : this.startSlot(i))));
   }
 
   async stopAll(): Promise<Array<number | null>> {
     const live = this.live();
     const exits = await Promise.all(live.map((p) => p.terminate('SIGTERM')));
-    this.retired.push(...live);
     return exits.map((e) => e.code);
   }
 }
