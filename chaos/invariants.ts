@@ -58,6 +58,13 @@ export async function readPoison(c: StorageClients): Promise<PoisonEnvelope[]> {
   return [...seen.values()].map((v) => v.env);
 }
 
+const passed = (line: string) => line.startsWith('ok');
+
+/** The report's FAILED lines: asserting these equal [] shows which invariant broke, where `ok` only says that one did. */
+export function failedChecks(report: InvariantReport): string[] {
+  return report.lines.filter((l) => !passed(l));
+}
+
 const diff = (a: Iterable<string>, b: ReadonlySet<string>) => [...a].filter((x) => !b.has(x));
 const show = (ids: readonly string[]) => (ids.length > 5 ? `${ids.slice(0, 5).join(', ')} … (${ids.length})` : ids.join(', '));
 
@@ -121,7 +128,7 @@ export async function checkInvariants(c: StorageClients, ids: readonly string[],
   check('every malformed input is in the poison queue', notPoisoned);
   check('every poisoned message records its reason and time', withoutReason);
   return {
-    ok: lines.every((l) => l.startsWith('ok')),
+    ok: lines.every(passed),
     lines,
     counts: {
       expenses: ids.length,

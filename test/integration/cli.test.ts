@@ -7,9 +7,7 @@ import { PoisonQueue } from '../../src/consumer/poison';
 import { encodeApproval } from '../../src/consumer/message-codec';
 import { LOCK_FILE } from '../../src/storage/azurite-lock';
 import { startAzurite } from '../../src/storage/embedded-azurite';
-import type { ExportRow } from '../../src/export/export-row';
-import type { TransactionAction } from '@azure/data-tables';
-import { azuriteConnectionString, testClients, uniqueNames } from '../support/storage';
+import { azuriteConnectionString, seedExportRows, testClients, uniqueNames } from '../support/storage';
 import { assertBuilt, cli, namesEnv, serve, type CliResult } from '../support/cli';
 import { PASSWORD, basic } from '../support/users';
 import { waitFor } from '../support/wait';
@@ -175,9 +173,8 @@ describe('export --out when storage fails part-way', () => {
       const names = uniqueNames();
       const clients = await testClients(names, azurite.connectionString);
       const date = '2026-05-05';
-      const row = (i: number): ExportRow => ({ partitionKey: date, rowKey: `e${String(i).padStart(5, '0')}`, approvedAt: `${date}T10:00:00.000Z`, approver: 'a', employee: 'E', costCenter: 'CC', reimbursementMethod: 'cash', currency: 'USD', amount: '1.00' });
       // Five pages, so the export is still reading when storage freezes.
-      for (let b = 0; b < 50; b++) await clients.exports.submitTransaction(Array.from({ length: 100 }, (_, i): TransactionAction => ['create', { ...row(b * 100 + i) }]));
+      await seedExportRows(clients.exports, date, 5000, (i) => ({ rowKey: `e${String(i).padStart(5, '0')}`, approvedAt: `${date}T10:00:00.000Z`, approver: 'a', employee: 'E', costCenter: 'CC', reimbursementMethod: 'cash', currency: 'USD', amount: '1.00' }));
       const dir = tmp();
       const out = join(dir, 'day.csv');
       writeFileSync(out, 'previous complete file\n');

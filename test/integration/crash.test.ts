@@ -1,16 +1,16 @@
-import { approvedExpenses } from '../support/approved';
 /**
  * A real SIGKILL of a real server process at each step of the pipeline
  * (FAULT_CRASH_AT), then a restart without the fault: the work must finish,
  * exactly once. Each test gets its own tables and queue.
  */
 import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
-import { checkInvariants, settleInvariants } from '../../chaos/invariants';
+import { checkInvariants, failedChecks, settleInvariants } from '../../chaos/invariants';
 import { OUTBOX_PARTITION } from '../../src/expenses/approval';
 import { demoExpense } from '../../src/expenses/demo-data';
 import type { User } from '../../src/auth/users';
 import type { Services } from '../../src/services';
-import { azuriteConnectionString, testClients, testServices, uniqueNames } from '../support/storage';
+import { approvedExpenses } from '../support/approved';
+import { azuriteConnectionString, queueDepth, testClients, testServices, uniqueNames } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 
 let users: User[];
@@ -36,10 +36,6 @@ async function start(env: Record<string, string>): Promise<ServerProcess> {
   return p;
 }
 
-const approved = approvedExpenses;
-
-const allOk = (lines: string[]) => lines.filter((l) => !l.startsWith('ok'));
-
 describe('SIGKILL of the consumer at each step, then a restart', () => {
   // What storage must show at the moment of the crash: proof that the process died at that step and not elsewhere.
   test.each([
@@ -49,7 +45,7 @@ describe('SIGKILL of the consumer at each step, then a restart', () => {
     ['before-delete', { exportRows: 1, processing: 1 }],
   ] as const)('crash %s: every approved expense ends exported exactly once and processing, queue empty', async (point, atCrash) => {
     const { s, env } = await fresh();
-    const ids = await approved(s, 3);
+    const ids = await approvedExpenses(s, 3);
 
     const crashing = await start(env({ FAULT_CRASH_AT: point }));
     expect(await crashing.exited).toEqual({ code: null, signal: 'SIGKILL' });
@@ -59,7 +55,7 @@ describe('SIGKILL of the consumer at each step, then a restart', () => {
     const healthy = await start(env());
     try {
       const report = await settleInvariants(s.clients, ids, [], 20_000);
-      expect(allOk(report.lines)).toEqual([]);
+      expect(failedChecks(report)).toEqual([]);
       expect(report.counts).toMatchObject({ approved: 3, exportRows: 3, processing: 3, mainQueue: 0, poison: 0 });
     } finally {
       expect((await healthy.terminate()).code).toBe(0);
@@ -80,13 +76,13 @@ test('crash after the approval is saved and before it is enqueued: after a resta
   expect(await crashing.exited).toEqual({ code: null, signal: 'SIGKILL' });
   // The state was saved, the message never sent: only the outbox row remembers the approval.
   expect((await s.store.get(id))?.value.state).toBe('approved');
-  expect((await s.clients.queue.getProperties()).approximateMessagesCount).toBe(0);
+  expect(await queueDepth(s.clients.queue)).toBe(0);
   await expect(s.clients.outbox.getEntity(OUTBOX_PARTITION, id)).resolves.toMatchObject({ rowKey: id });
 
   const healthy = await start(env());
   try {
     const report = await settleInvariants(s.clients, [id], [], 20_000);
-    expect(allOk(report.lines)).toEqual([]);
+    expect(failedChecks(report)).toEqual([]);
     expect(report.counts).toMatchObject({ approved: 1, exportRows: 1, processing: 1, mainQueue: 0 });
     await expect(s.clients.outbox.getEntity(OUTBOX_PARTITION, id)).rejects.toMatchObject({ statusCode: 404 });
   } finally {

@@ -11,11 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TransactionAction } from '@azure/data-tables';
 import { createApp } from '../../src/app';
 import type { Services } from '../../src/services';
 import { AzuriteProcess } from '../../chaos/azurite-process';
-import { testClients, testServices, uniqueNames } from '../support/storage';
+import { seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 
 const DATE = '2026-03-14';
@@ -31,23 +30,16 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'export-outage-'));
   azurite = await AzuriteProcess.start(dir);
   s = await testServices({ users: await testUsers(), clients: await testClients(uniqueNames(), azurite.connectionString), config: { STORAGE_TIMEOUT_MS: 4000 } });
-  for (let i = 0; i < ROWS; i += 100) {
-    const batch: TransactionAction[] = Array.from({ length: 100 }, (_, k) => [
-      'create',
-      {
-        partitionKey: DATE,
-        rowKey: `exp-${String(i + k).padStart(5, '0')}`,
-        approvedAt: `${DATE}T10:00:00.000Z`,
-        approver: 'approver',
-        employee: 'Ada Lovelace',
-        costCenter: 'CC-100',
-        reimbursementMethod: 'direct_deposit',
-        currency: 'USD',
-        amount: '12.30',
-      },
-    ]);
-    await s.clients.exports.submitTransaction(batch);
-  }
+  await seedExportRows(s.clients.exports, DATE, ROWS, (i) => ({
+    rowKey: `exp-${String(i).padStart(5, '0')}`,
+    approvedAt: `${DATE}T10:00:00.000Z`,
+    approver: 'approver',
+    employee: 'Ada Lovelace',
+    costCenter: 'CC-100',
+    reimbursementMethod: 'direct_deposit',
+    currency: 'USD',
+    amount: '12.30',
+  }));
   await azurite.persisted(Date.now()); // the rows must survive the SIGKILLs below
   server = createServer(createApp(s)).listen(0, '127.0.0.1');
   await once(server, 'listening');

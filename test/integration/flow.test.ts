@@ -3,7 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { createApp } from '../../src/app';
 import type { Services } from '../../src/services';
 import { dateInZone } from '../../src/expenses/dates';
-import { testServices } from '../support/storage';
+import { queueDepth, testServices } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
 
@@ -76,13 +76,12 @@ describe('approve → queue → ExportTable → GET /exports/:date', () => {
   test('approving twice returns the same result and enqueues nothing new', async () => {
     await s.consumer.stop(2000); // hold messages in the queue so we can count them
     const { id } = await create(newExpense([{ description: 'Hotel', amount: '100.00' }]));
-    const depth = async () => (await s.clients.queue.getProperties()).approximateMessagesCount;
-    const before = await depth();
+    const before = await queueDepth(s.clients.queue);
     const first = await request(app).post(`/expenses/${id}/approve`).set('Authorization', basic('approver'));
     const second = await request(app).post(`/expenses/${id}/approve`).set('Authorization', basic('admin'));
     expect(second.status).toBe(200);
     expect(second.body).toEqual(first.body);
-    expect(await depth()).toBe(before! + 1);
+    expect(await queueDepth(s.clients.queue)).toBe(before + 1);
   });
 
   test('approving an unknown expense is 404, a malformed id 400', async () => {

@@ -1,4 +1,3 @@
-import { approvedExpenses } from '../support/approved';
 /**
  * Leases: a long handler keeps its message by renewing the visibility with
  * the newest popReceipt; a lease taken away is logged, not a crash; and when
@@ -9,8 +8,9 @@ import type { QueueConsumer } from '../../src/consumer/consumer';
 import { encodeApproval } from '../../src/consumer/message-codec';
 import type { Services } from '../../src/services';
 import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
-import { settleInvariants } from '../../chaos/invariants';
-import { azuriteConnectionString, testClients, testServices, uniqueNames } from '../support/storage';
+import { failedChecks, settleInvariants } from '../../chaos/invariants';
+import { approvedExpenses } from '../support/approved';
+import { azuriteConnectionString, queueDepth, testClients, testServices, uniqueNames } from '../support/storage';
 import { testUsers } from '../support/users';
 import { consumerProbe, type ConsumerProbe, type ProbeOptions } from '../support/consumer-probe';
 import { waitFor } from '../support/wait';
@@ -31,13 +31,9 @@ function probe(s: Services, opts: ProbeOptions): ConsumerProbe {
   return p;
 }
 
-const approve = approvedExpenses;
-
-const failed = (lines: string[]) => lines.filter((l) => !l.startsWith('ok'));
-
 test('a handler that outlives the visibility timeout keeps its message, renews with the newest popReceipt and deletes cleanly', async () => {
   const s = await testServices();
-  const [id] = await approve(s, 1);
+  const [id] = await approvedExpenses(s, 1);
   const p = probe(s, { visibilityTimeoutSec: 2, handlerDelayMs: 5000 });
   p.consumer.start();
   await waitFor(async () => p.consumer.inFlight === 1, 5000, 20);
@@ -51,12 +47,12 @@ test('a handler that outlives the visibility timeout keeps its message, renews w
   expect(p.outcomes[0]).toMatchObject({ outcome: 'deleted', result: { exported: 'inserted', transitioned: true } });
   expect(p.lines.filter((l) => /lease/.test(l.msg))).toEqual([]);
   const report = await settleInvariants(s.clients, [id!], [], 5000);
-  expect(failed(report.lines)).toEqual([]);
+  expect(failedChecks(report)).toEqual([]);
 });
 
 test('a lease taken away while the handler runs is logged as lost, not a crash, and the consumer goes on', async () => {
   const s = await testServices();
-  const [first] = await approve(s, 1);
+  const [first] = await approvedExpenses(s, 1);
   const p = probe(s, { visibilityTimeoutSec: 2, handlerDelayMs: 1800 }); // the renewal at 1 s finds the message gone
   p.consumer.start();
   await waitFor(async () => p.consumer.inFlight === 1, 5000, 20);
@@ -69,7 +65,7 @@ test('a lease taken away while the handler runs is logged as lost, not a crash, 
   expect(p.consumer.state).not.toBe('stopped');
   expect((await s.store.get(first!))?.value.state).toBe('processing'); // the work itself was done, once
 
-  const [second] = await approve(s, 1);
+  const [second] = await approvedExpenses(s, 1);
   await waitFor(async () => p.outcomes.length === 2, 8000);
   expect(p.outcomes[1]!.outcome).toBe('deleted');
   expect((await s.store.get(second!))?.value.state).toBe('processing');
@@ -77,7 +73,7 @@ test('a lease taken away while the handler runs is logged as lost, not a crash, 
 
 test('duplicate deliveries to two competing consumers give one export row per expense', async () => {
   const s = await testServices();
-  const ids = await approve(s, 10);
+  const ids = await approvedExpenses(s, 10);
   // The same approval twice more, as a sweeper and an admin re-export would send it.
   for (const id of ids) {
     const e = (await s.store.get(id))!.value;
@@ -89,7 +85,7 @@ test('duplicate deliveries to two competing consumers give one export row per ex
   b.consumer.start();
 
   const report = await settleInvariants(s.clients, ids, [], 15_000);
-  expect(failed(report.lines)).toEqual([]);
+  expect(failedChecks(report)).toEqual([]);
   const all = [...a.outcomes, ...b.outcomes];
   expect(all).toHaveLength(30);
   expect(all.every((o) => o.outcome === 'deleted')).toBe(true);
@@ -100,7 +96,7 @@ test('duplicate deliveries to two competing consumers give one export row per ex
 test('two consumers take the same messages: one paused (SIGSTOP) past the timeout, the other finishes; the first resumes, logs lost leases, and lives', async () => {
   const names = uniqueNames();
   const s = await testServices({ clients: await testClients(names) });
-  const ids = await approve(s, 30);
+  const ids = await approvedExpenses(s, 30);
   // One message at a time, so that the paused process is holding many received messages.
   child = await spawnServer({ env: serverEnv(azuriteConnectionString(), names, await testUsers(), { CONSUMER_CONCURRENCY: '1', LOG_LEVEL: 'debug' }) });
   await waitFor(async () => child!.output().includes('"outcome":"deleted"'), 10_000, 5);
@@ -109,7 +105,7 @@ test('two consumers take the same messages: one paused (SIGSTOP) past the timeou
 
   const other = probe(s, { visibilityTimeoutSec: 30 });
   other.consumer.start();
-  await waitFor(async () => (await s.clients.queue.getProperties()).approximateMessagesCount === 0, 15_000, 100);
+  await waitFor(async () => (await queueDepth(s.clients.queue)) === 0, 15_000, 100);
   expect(other.outcomes.length).toBeGreaterThan(10);
   expect(other.outcomes.every((o) => o.outcome === 'deleted')).toBe(true);
 
@@ -121,6 +117,6 @@ test('two consumers take the same messages: one paused (SIGSTOP) past the timeou
   expect(child.logs().filter((l) => (l.level as number) >= 50)).toEqual([]);
 
   const report = await settleInvariants(s.clients, ids, [], 10_000);
-  expect(failed(report.lines)).toEqual([]);
+  expect(failedChecks(report)).toEqual([]);
   expect((await child.terminate()).code).toBe(0);
 });

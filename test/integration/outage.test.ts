@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { createApp } from '../../src/app';
-import { demoExpense } from '../../src/expenses/demo-data';
 import type { Services } from '../../src/services';
 import { AzuriteProcess } from '../../chaos/azurite-process';
-import { settleInvariants } from '../../chaos/invariants';
+import { failedChecks, settleInvariants } from '../../chaos/invariants';
+import { approvedExpenses } from '../support/approved';
 import { testClients, testServices, uniqueNames } from '../support/storage';
 import { consumerProbe, type ConsumerProbe } from '../support/consumer-probe';
 import { waitFor } from '../support/wait';
@@ -35,23 +35,12 @@ afterAll(async () => {
 
 async function seed(n: number): Promise<{ s: Services; ids: string[] }> {
   const s = await testServices({ clients: await testClients(uniqueNames(), azurite.connectionString), config: { STORAGE_TIMEOUT_MS: 2000 } });
-  const ids: string[] = [];
-  for (let i = 0; i < n; i += 10) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(10, n - i) }, async (_, k) => {
-        const e = await s.store.create(demoExpense(i + k), new Date());
-        await s.approvals.approve(e.id, 'approver');
-        return e.id;
-      }),
-    );
-    ids.push(...batch);
-  }
+  const ids = await approvedExpenses(s, n, 10);
   // Only writes Azurite has saved survive its SIGKILL; this test is about us, not about Azurite's autosave.
   await azurite.persisted(Date.now());
   return { s, ids };
 }
 
-const failed = (lines: string[]) => lines.filter((l) => !l.startsWith('ok'));
 const backoffs = (p: ConsumerProbe) => p.lines.filter((l) => l.msg === 'receive failed; backing off').length;
 
 test('storage SIGKILLed mid-consume and restarted: the consumer backs off, /readyz is 503, /healthz 200, and it resumes by itself', async () => {
@@ -80,7 +69,7 @@ test('storage SIGKILLed mid-consume and restarted: the consumer backs off, /read
 
   await azurite.restart();
   const report = await settleInvariants(s.clients, ids, [], 30_000);
-  expect(failed(report.lines)).toEqual([]);
+  expect(failedChecks(report)).toEqual([]);
   expect(report.counts).toMatchObject({ approved: 40, exportRows: 40, processing: 40 });
   expect(p.consumer.state).not.toBe('stopped');
   await waitFor(async () => (await request(app).get('/readyz')).status === 200, 10_000, 250);
@@ -120,6 +109,6 @@ test('storage hung (SIGSTOP) mid-consume: calls time out instead of hanging, /re
     azurite.resume();
   }
   const report = await settleInvariants(s.clients, ids, [], 30_000);
-  expect(failed(report.lines)).toEqual([]);
+  expect(failedChecks(report)).toEqual([]);
   expect(report.counts).toMatchObject({ approved: 40, exportRows: 40, processing: 40 });
 });

@@ -13,8 +13,8 @@ import { dateInZone } from '../../src/expenses/dates';
 import type { PoisonEntry } from '../../src/consumer/poison';
 import type { User } from '../../src/auth/users';
 import type { Services } from '../../src/services';
-import { checkInvariants, readPoison, settleInvariants } from '../../chaos/invariants';
-import { testServices } from '../support/storage';
+import { checkInvariants, failedChecks, readPoison, settleInvariants } from '../../chaos/invariants';
+import { queueDepth, testServices } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
 
@@ -37,7 +37,6 @@ async function fresh(): Promise<Services> {
 
 const b64 = (text: string | Buffer) => Buffer.from(text).toString('base64');
 const today = dateInZone(new Date(), 'UTC');
-const queueDepth = async (s: Services) => (await s.clients.queue.getProperties()).approximateMessagesCount;
 
 async function approvedWithoutMessage(s: Services, i: number): Promise<string> {
   const e = await s.store.create(demoExpense(i), new Date());
@@ -71,7 +70,7 @@ test('every kind of malformed message is poisoned at its first delivery with a r
 
   s.consumer.start();
   const report = await settleInvariants(s.clients, [viaBase64, viaRaw], MALFORMED.map(([, body]) => body), 20_000);
-  expect(report.lines.filter((l) => !l.startsWith('ok'))).toEqual([]);
+  expect(failedChecks(report)).toEqual([]);
   expect(report.counts).toMatchObject({ approved: 2, exportRows: 2, processing: 2, mainQueue: 0, poison: MALFORMED.length });
 
   const byBody = new Map(report.poison.map((p) => [p.body, p]));
@@ -105,7 +104,7 @@ test('a message delivered more than QUEUE_MAX_DEQUEUE_COUNT times is poisoned be
     return p.length > 0 ? p : undefined;
   });
   expect(entry).toMatchObject({ body, code: 'max_dequeue', dequeueCount: 3, reason: 'dequeued 3 times (limit 2)' });
-  expect(await queueDepth(s)).toBe(0);
+  expect(await queueDepth(s.clients.queue)).toBe(0);
   // The handler never ran: no export row and the expense is still approved.
   const report = await checkInvariants(s.clients, [id], [body]);
   expect(report.counts).toMatchObject({ approved: 1, exportRows: 0, processing: 0 });
@@ -130,7 +129,7 @@ test('a missing expense is retried with backoff, then poisoned; an expense that 
   const byBody = new Map(entries.map((p) => [p.body, p]));
   expect(byBody.get(broken)).toMatchObject({ code: 'permanent', dequeueCount: 1, reason: expect.stringMatching(/no approval recorded/) });
   expect(byBody.get(ghost)).toMatchObject({ code: 'retries_exhausted', dequeueCount: 2, reason: expect.stringMatching(/does not exist/) });
-  expect(await queueDepth(s)).toBe(0);
+  expect(await queueDepth(s.clients.queue)).toBe(0);
 });
 
 describe('admin poison endpoints', () => {
@@ -153,7 +152,7 @@ describe('admin poison endpoints', () => {
     expect((await request(app).get('/admin/poison')).status).toBe(401);
     expect((await request(app).get('/admin/poison').set('Authorization', basic('exporter'))).status).toBe(403);
     expect((await request(app).post('/admin/poison/replay').set('Authorization', basic('approver')).send({})).status).toBe(403);
-    expect(await queueDepth(s)).toBe(0); // the refused replay moved nothing
+    expect(await queueDepth(s.clients.queue)).toBe(0); // the refused replay moved nothing
   });
 
   test('GET /admin/poison lists each message with its original body, reason, code and time', async () => {
@@ -183,7 +182,7 @@ describe('admin poison endpoints', () => {
     expect(res.body).toEqual({ replayed: [target.messageId], skipped: 2 });
 
     const report = await settleInvariants(s.clients, [lateId], ['garbage one', 'garbage two'], 15_000);
-    expect(report.lines.filter((l) => !l.startsWith('ok'))).toEqual([]);
+    expect(failedChecks(report)).toEqual([]);
     expect(report.counts).toMatchObject({ approved: 1, exportRows: 1, processing: 1, poison: 2 });
   });
 
@@ -191,7 +190,7 @@ describe('admin poison endpoints', () => {
     const res = await request(app).post('/admin/poison/replay').set('Authorization', basic('admin')).send({ max: 1 });
     expect(res.status).toBe(200);
     expect(res.body.replayed).toHaveLength(1);
-    await waitFor(async () => (await queueDepth(s)) === 0 && (await readPoison(s.clients)).length === 2, 10_000);
+    await waitFor(async () => (await queueDepth(s.clients.queue)) === 0 && (await readPoison(s.clients)).length === 2, 10_000);
     const bodies = (await readPoison(s.clients)).map((p) => p.body).sort();
     expect(bodies).toEqual(['garbage one', 'garbage two']);
   });

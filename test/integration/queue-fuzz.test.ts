@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { decodeApproval } from '../../src/consumer/message-codec';
 import type { Services } from '../../src/services';
-import { testServices } from '../support/storage';
+import { readPoison } from '../../chaos/invariants';
+import { queueDepth, testServices } from '../support/storage';
 import { waitFor } from '../support/wait';
 
 /**
@@ -31,21 +32,12 @@ test('a few hundred random message bodies all end in the poison queue, each with
   for (const b of unique) await s.clients.queue.sendMessage(b);
 
   s.consumer.start();
-  await waitFor(async () => (await s.clients.queue.getProperties()).approximateMessagesCount === 0, 60000, 200);
+  await waitFor(async () => (await queueDepth(s.clients.queue)) === 0, 60000, 200);
   expect(s.consumer.state).not.toBe('stopped');
 
-  const seen = new Map<string, { reason: string; code: string }>();
-  let total = 0;
-  for (;;) {
-    const batch = await s.clients.poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 300 });
-    if (batch.receivedMessageItems.length === 0) break;
-    for (const m of batch.receivedMessageItems) {
-      const env = JSON.parse(m.messageText) as { body: string; reason: string; code: string };
-      seen.set(env.body, env);
-      total++;
-    }
-  }
-  expect(total).toBe(unique.length); // nothing dropped, nothing poisoned twice
+  const poisoned = await readPoison(s.clients);
+  const seen = new Map(poisoned.map((p) => [p.body, p]));
+  expect(poisoned).toHaveLength(unique.length); // nothing dropped, nothing poisoned twice
   expect(seen.size).toBe(unique.length);
   for (const b of unique) {
     expect(seen.get(b)).toBeDefined();

@@ -9,14 +9,13 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TransactionAction } from '@azure/data-tables';
-import { demoExpense } from '../../src/expenses/demo-data';
 import type { User } from '../../src/auth/users';
 import type { Services } from '../../src/services';
 import { AzuriteProcess } from '../../chaos/azurite-process';
 import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
-import { checkInvariants, settleInvariants } from '../../chaos/invariants';
-import { testClients, testServices, uniqueNames } from '../support/storage';
+import { checkInvariants, failedChecks, settleInvariants } from '../../chaos/invariants';
+import { approvedExpenses } from '../support/approved';
+import { seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
 
@@ -39,15 +38,7 @@ afterAll(async () => {
 async function setup(approvals: number) {
   const names = uniqueNames();
   const s: Services = await testServices({ clients: await testClients(names, azurite.connectionString) });
-  const ids: string[] = [];
-  for (let i = 0; i < approvals; i += 10) {
-    const batch = Array.from({ length: Math.min(10, approvals - i) }, async (_, k) => {
-      const e = await s.store.create(demoExpense(i + k), new Date());
-      await s.approvals.approve(e.id, 'approver');
-      return e.id;
-    });
-    ids.push(...(await Promise.all(batch)));
-  }
+  const ids = await approvedExpenses(s, approvals, 10);
   const start = async (extra: Record<string, string> = {}) => {
     const p = await spawnServer({ env: serverEnv(azurite.connectionString, names, users, extra) });
     children.push(p);
@@ -56,7 +47,6 @@ async function setup(approvals: number) {
   return { s, ids, start };
 }
 
-const failed = (lines: string[]) => lines.filter((l) => !l.startsWith('ok'));
 const firstDelete = (p: ServerProcess) => waitFor(async () => p.output().includes('"outcome":"deleted"'), 15_000, 5);
 
 test('SIGTERM while consuming: exit 0 within 10 s, unstarted messages handed back at once, a restart finishes the rest exactly once', async () => {
@@ -75,7 +65,7 @@ test('SIGTERM while consuming: exit 0 within 10 s, unstarted messages handed bac
 
   const second = await start({ QUEUE_VISIBILITY_TIMEOUT_S: '60' });
   const report = await settleInvariants(s.clients, ids, [], 15_000); // well under the 60 s a stranded message would wait
-  expect(failed(report.lines)).toEqual([]);
+  expect(failedChecks(report)).toEqual([]);
   expect(report.counts).toMatchObject({ approved: 80, exportRows: 80, processing: 80 });
   expect((await second.terminate()).code).toBe(0);
 });
@@ -99,7 +89,7 @@ test('SIGTERM while storage hangs under in-flight handlers: still exit 0 within 
 
   const second = await start();
   const report = await settleInvariants(s.clients, ids, [], 20_000);
-  expect(failed(report.lines)).toEqual([]);
+  expect(failedChecks(report)).toEqual([]);
   expect(report.counts).toMatchObject({ approved: 40, exportRows: 40, processing: 40 });
   expect((await second.terminate()).code).toBe(0);
 });
@@ -107,13 +97,16 @@ test('SIGTERM while storage hangs under in-flight handlers: still exit 0 within 
 test('SIGTERM during a streaming export: new connections are refused, the export in progress completes, then exit 0', async () => {
   const { s, start } = await setup(0);
   const date = '2026-05-01';
-  for (let i = 0; i < 3000; i += 100) {
-    const batch: TransactionAction[] = Array.from({ length: 100 }, (_, k) => [
-      'create',
-      { partitionKey: date, rowKey: `r${String(i + k).padStart(5, '0')}`, approvedAt: `${date}T09:00:00.000Z`, approver: 'a', employee: 'E', costCenter: 'C', reimbursementMethod: 'cash', currency: 'USD', amount: '1.00' },
-    ]);
-    await s.clients.exports.submitTransaction(batch);
-  }
+  await seedExportRows(s.clients.exports, date, 3000, (i) => ({
+    rowKey: `r${String(i).padStart(5, '0')}`,
+    approvedAt: `${date}T09:00:00.000Z`,
+    approver: 'a',
+    employee: 'E',
+    costCenter: 'C',
+    reimbursementMethod: 'cash',
+    currency: 'USD',
+    amount: '1.00',
+  }));
   const server = await start();
   let exit: Promise<{ code: number | null; ms: number }> | undefined;
   let newConnection: Promise<string> | undefined;

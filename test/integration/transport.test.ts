@@ -7,6 +7,7 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/server';
 import { azuriteConnectionString, uniqueNames } from '../support/storage';
+import { namesEnv } from '../support/cli';
 import { testUsers } from '../support/users';
 
 /** HTTPS when TLS_CERT_FILE/TLS_KEY_FILE are set, deliberate server timeouts, orderly shutdown. */
@@ -26,11 +27,7 @@ beforeAll(async () => {
     TLS_KEY_FILE: key,
     PORT: '0',
     CONSUMER_ENABLED: 'false',
-    EXPENSES_TABLE: n.EXPENSES_TABLE,
-    EXPENSE_ITEMS_TABLE: n.EXPENSE_ITEMS_TABLE,
-    EXPORT_TABLE: n.EXPORT_TABLE,
-    OUTBOX_TABLE: n.OUTBOX_TABLE,
-    APPROVALS_QUEUE: n.APPROVALS_QUEUE,
+    ...namesEnv(n),
   });
   const write = process.stdout.write;
   process.stdout.write = (() => true) as typeof process.stdout.write; // keep the banner out of the test output

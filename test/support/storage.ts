@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
+import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { createStorageClients, provisionStorage, type StorageClients } from '../../src/storage/clients';
 import { createServices, type ServiceConfig, type Services } from '../../src/services';
 import { createMetrics } from '../../src/observability/metrics';
 import type { User } from '../../src/auth/users';
 import { loadConfig } from '../../src/config';
+import type { ExportRow } from '../../src/export/export-row';
 
 export function azuriteConnectionString(): string {
   const cs = process.env.TEST_AZURITE_CONNECTION_STRING;
@@ -43,4 +45,17 @@ export function testConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfi
 export async function testServices(opts: { users?: User[]; config?: Partial<ServiceConfig>; clients?: StorageClients } = {}): Promise<Services> {
   const clients = opts.clients ?? (await testClients());
   return createServices(testConfig(opts.config), clients, opts.users ?? [], silentLogger, createMetrics({ defaultMetrics: false }));
+}
+
+/** The SDK types the count as optional; a missing one reads as 0, as in the service's own queueDepth. */
+export async function queueDepth(queue: StorageClients['queue']): Promise<number> {
+  return (await queue.getProperties()).approximateMessagesCount ?? 0;
+}
+
+/** `count` export rows in partition `date`, written directly in transactions of 100 (the batch limit), one after another. */
+export async function seedExportRows(table: TableClient, date: string, count: number, rowFor: (i: number) => Omit<ExportRow, 'partitionKey'>): Promise<void> {
+  for (let i = 0; i < count; i += 100) {
+    const batch = Array.from({ length: Math.min(100, count - i) }, (_, k): TransactionAction => ['create', { partitionKey: date, ...rowFor(i + k) }]);
+    await table.submitTransaction(batch);
+  }
 }
