@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import pino from 'pino';
 import { odata } from '@azure/data-tables';
 import type { DequeuedMessageItem } from '@azure/storage-queue';
 import { loadConfig } from '../src/config';
-import { createServices } from '../src/services';
-import { createMetrics } from '../src/observability/metrics';
-import { createLogger } from '../src/observability/logger';
+import { mapLimit } from '../src/map-limit';
 import { encodeApproval } from '../src/consumer/message-codec';
+import { formatMinor } from '../src/money/money';
 import type { StorageClients } from '../src/storage/clients';
 import { startAzurite } from '../src/storage/embedded-azurite';
 import { cpuMs, firstChildPid } from './server-process';
-import { benchClients, benchNames, inParallel, sleep, timed, type BenchContext, type BenchNames } from './support';
+import { benchClients, benchNames, benchServices, sleep, timed, type BenchContext, type BenchNames } from './support';
 
-export const LEVELS = [1, 8, 16] as const;
+const LEVELS = [1, 8, 16] as const;
 export const DEFAULT_CONCURRENCY = loadConfig({ AZURITE_IN_MEMORY: 'true' }).CONSUMER_CONCURRENCY;
 
 export interface ConsumerResult {
@@ -68,20 +66,18 @@ export async function benchConsumer(ctx: BenchContext): Promise<ConsumerResult> 
 
 /** Items, approved expenses, then one message each: the state a burst of approvals leaves behind. */
 async function seed(c: StorageClients, ids: readonly string[]): Promise<void> {
-  await inParallel(ids, SEED_PARALLEL, (id) =>
-    c.items
-      .submitTransaction([
-        ['create', { partitionKey: id, rowKey: '0000', description: 'Taxi', amountMinor: '1230' }],
-        ['create', { partitionKey: id, rowKey: '0001', description: 'Tip', amountMinor: '20' }],
-      ])
-      .then(() => undefined),
+  await mapLimit(ids, SEED_PARALLEL, (id) =>
+    c.items.submitTransaction([
+      ['create', { partitionKey: id, rowKey: '0000', description: 'Taxi', amountMinor: '1230' }],
+      ['create', { partitionKey: id, rowKey: '0001', description: 'Tip', amountMinor: '20' }],
+    ]),
   );
   await seedApproved(c, ids);
 }
 
 async function seedApproved(c: StorageClients, ids: readonly string[]): Promise<void> {
   const approvedAt = `${DATE}T09:00:00.000Z`;
-  await inParallel(ids, SEED_PARALLEL, async (id) => {
+  await mapLimit(ids, SEED_PARALLEL, async (id) => {
     await c.expenses.createEntity({
       partitionKey: id,
       rowKey: 'expense',
@@ -96,17 +92,13 @@ async function seedApproved(c: StorageClients, ids: readonly string[]): Promise<
       approvalDate: DATE,
     });
   });
-  await inParallel(ids, SEED_PARALLEL, async (id) => {
+  await mapLimit(ids, SEED_PARALLEL, async (id) => {
     await c.queue.sendMessage(encodeApproval({ expenseId: id, approvalDate: DATE }), { messageTimeToLive: -1 });
   });
 }
 
 async function drainReal(clients: StorageClients, names: BenchNames, concurrency: number, n: number): Promise<void> {
-  const config = loadConfig({ AZURITE_IN_MEMORY: 'true', CONSUMER_CONCURRENCY: String(concurrency), ...stringEnv(names) });
-  // Production logs one line per message at info; keep that cost, drop the output.
-  const logger = createLogger({ level: 'info', pretty: false, destination: pino.destination({ dest: '/dev/null', sync: true }) });
-  const metrics = createMetrics({ defaultMetrics: false });
-  const s = createServices(config, clients, [], logger, metrics);
+  const { services: s, metrics } = benchServices(clients, { CONSUMER_CONCURRENCY: String(concurrency), ...stringEnv(names) });
   s.consumer.start();
   const deadline = performance.now() + 10 * 60_000;
   let lastDepthCheck = performance.now();
@@ -163,7 +155,7 @@ async function drainRaw(c: StorageClients, concurrency: number, n: number): Prom
       approvedAt: e.approvedAt!,
       approver: e.approver!,
     };
-    await c.exports.createEntity({ partitionKey: approvalDate, rowKey: expenseId, ...fields, amount: `${total / 100n}.${String(total % 100n).padStart(2, '0')}` });
+    await c.exports.createEntity({ partitionKey: approvalDate, rowKey: expenseId, ...fields, amount: formatMinor(total, e.currency!) });
     await c.expenses.updateEntity(
       { partitionKey: expenseId, rowKey: 'expense', ...fields, state: 'processing', createdAt: e.createdAt!, approvalDate: e.approvalDate! },
       'Replace',

@@ -41,7 +41,7 @@ export async function memoryGrowth(ctx: BenchContext, fixture: ExportFixture, ro
 }
 
 /** Warm the server on a one-page partition, then stream the big one while sampling RSS: peak minus settled baseline. */
-export async function streamGrowth(ctx: BenchContext, server: ServerProcess, rows: number): Promise<number> {
+async function streamGrowth(ctx: BenchContext, server: ServerProcess, rows: number): Promise<number> {
   for (let i = 0; i < 3; i++) await downloadRowCount(`${server.url}/exports/${WARM_DATE}`, ctx.user.authorization);
   await sleep(1000);
   const baseline = server.rssMb();
@@ -67,7 +67,7 @@ export async function streamGrowth(ctx: BenchContext, server: ServerProcess, row
  * it may read only what the client took plus the page in hand and the one
  * read ahead.
  */
-export async function slowClient(ctx: BenchContext, server: ServerProcess, partitionRows: number, seconds: number): Promise<SlowClientCheck> {
+async function slowClient(ctx: BenchContext, server: ServerProcess, partitionRows: number, seconds: number): Promise<SlowClientCheck> {
   const rowsRead = () => scrapeCounter(server.url, ctx.user.authorization, 'export_rows_streamed_total');
   const before = await rowsRead();
   let received = 0;

@@ -1,11 +1,6 @@
-import pino from 'pino';
-import { loadConfig } from '../src/config';
-import { createServices } from '../src/services';
-import { createMetrics } from '../src/observability/metrics';
-import { createLogger } from '../src/observability/logger';
 import { isNotFound } from '../src/storage/errors';
 import type { TableClient } from '@azure/data-tables';
-import { benchClients, benchNames, percentile, sleep, type BenchContext } from './support';
+import { benchClients, benchNames, benchServices, percentile, sleep, type BenchContext } from './support';
 
 export interface LagResult {
   p50_ms: number;
@@ -24,9 +19,7 @@ export async function benchLag(ctx: BenchContext): Promise<LagResult> {
   const n = ctx.quick ? 10 : 100;
   const names = benchNames('l');
   const clients = await benchClients(ctx.connectionString, names);
-  const config = loadConfig({ AZURITE_IN_MEMORY: 'true' });
-  const logger = createLogger({ level: 'info', pretty: false, destination: pino.destination({ dest: '/dev/null', sync: true }) });
-  const s = createServices(config, clients, [], logger, createMetrics({ defaultMetrics: false }));
+  const { config, services: s } = benchServices(clients);
   const expenses = [];
   for (let i = 0; i < n; i++) {
     expenses.push(

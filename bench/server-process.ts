@@ -114,7 +114,7 @@ export async function scrapeCounter(url: string, authorization: string, name: st
 
 export const keepAlive = new Agent({ keepAlive: true, maxSockets: 4 });
 
-export function getText(url: string, authorization: string): Promise<string> {
+function getText(url: string, authorization: string): Promise<string> {
   return new Promise((resolve, reject) => {
     request(url, { headers: { authorization }, agent: keepAlive }, (res) => {
       let body = '';

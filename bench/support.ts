@@ -1,5 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
+import pino from 'pino';
+import { loadConfig, type Config } from '../src/config';
+import { createLogger } from '../src/observability/logger';
+import { createMetrics, type Metrics } from '../src/observability/metrics';
+import { createServices, type Services } from '../src/services';
+import { mapLimit } from '../src/map-limit';
 import { createStorageClients, provisionStorage, type StorageClients } from '../src/storage/clients';
 import { hashPassword } from '../src/auth/password';
 import type { ExportRow } from '../src/export/export-row';
@@ -73,7 +79,7 @@ const EMPLOYEES = ['Ada Lovelace', 'Grace Hopper', 'Smith, Jane', 'Alan "Al" Tur
 const METHODS = ['direct_deposit', 'check', 'cash'];
 
 /** A realistic export row; a few cells need quoting or the formula guard, as real names do. */
-export function fakeExportRow(date: string, i: number): ExportRow {
+function fakeExportRow(date: string, i: number): ExportRow {
   return {
     partitionKey: date,
     rowKey: randomUUID(),
@@ -93,19 +99,15 @@ export async function seedPartition(table: TableClient, date: string, count: num
   for (let i = 0; i < count; i += 100) {
     batches.push(Array.from({ length: Math.min(100, count - i) }, (_, j) => ['create', { ...fakeExportRow(date, from + i + j) }] as TransactionAction));
   }
-  await inParallel(batches, 4, (b) => table.submitTransaction(b).then(() => undefined));
+  await mapLimit(batches, 4, (b) => table.submitTransaction(b));
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-export async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/** The app's services on `clients`, logging one line per message at info as production does, into /dev/null. */
+export function benchServices(clients: StorageClients, env: Record<string, string> = {}): { config: Config; services: Services; metrics: Metrics } {
+  const config = loadConfig({ AZURITE_IN_MEMORY: 'true', ...env });
+  const logger = createLogger({ level: 'info', pretty: false, destination: pino.destination({ dest: '/dev/null', sync: true }) });
+  const metrics = createMetrics({ defaultMetrics: false });
+  return { config, services: createServices(config, clients, [], logger, metrics), metrics };
 }
 
 export const median = (xs: readonly number[]) => percentile(xs, 50);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { mapLimit } from '../src/map-limit';
 import type { Fleet } from './fleet';
 
 export interface ApprovalLedger {
@@ -16,17 +17,12 @@ export interface ApprovalLedger {
  */
 export async function approveAll(fleet: Fleet, ids: readonly string[], auth: string, width: number, onAck?: (id: string) => void): Promise<ApprovalLedger> {
   const ledger: ApprovalLedger = { ackedAt: new Map(), gaveUp: [], attempts: 0, failures: 0 };
-  let next = 0;
-  const worker = async () => {
-    while (next < ids.length) {
-      const id = ids[next++]!;
-      if (await approveOne(fleet, id, auth, ledger)) {
-        ledger.ackedAt.set(id, Date.now());
-        onAck?.(id);
-      } else ledger.gaveUp.push(id);
-    }
-  };
-  await Promise.all(Array.from({ length: width }, worker));
+  await mapLimit(ids, width, async (id) => {
+    if (await approveOne(fleet, id, auth, ledger)) {
+      ledger.ackedAt.set(id, Date.now());
+      onAck?.(id);
+    } else ledger.gaveUp.push(id);
+  });
   return ledger;
 }
 

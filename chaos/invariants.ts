@@ -3,6 +3,7 @@ import type { StorageClients } from '../src/storage/clients';
 import { ExpenseStore } from '../src/expenses/expense-store';
 import { parseEnvelope, type PoisonEnvelope } from '../src/consumer/poison';
 import type { ExpenseState } from '../src/expenses/model';
+import { mapLimit } from '../src/map-limit';
 
 /** Checks run after the faults, against a storage that is up: a generous deadline, but never none. */
 const deadline = (ms = 10_000) => AbortSignal.timeout(ms);
@@ -30,20 +31,6 @@ export interface InvariantReport {
 export interface CheckOptions {
   /** A poisoned message this accepts is reported as excused instead of failing the poison invariant. */
   excusePoison?: (entry: PoisonEnvelope) => boolean;
-}
-
-/** Runs `fn` over `items`, at most `width` at a time. */
-export async function mapLimit<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return out;
 }
 
 /** Every poisoned message, with its envelope. Receives (not peeks, which stop at 32), then gives them all back. */

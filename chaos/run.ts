@@ -26,7 +26,8 @@ import { AzuriteProcess } from './azurite-process';
 import { serverEnv } from './child-server';
 import { approveAll, malformedBodies } from './driver';
 import { Fleet } from './fleet';
-import { mapLimit, settleInvariants } from './invariants';
+import { mapLimit } from '../src/map-limit';
+import { settleInvariants } from './invariants';
 import { excuseRevertedApproval, killStorage, repairStorageLoss, type StorageKill } from './storage-loss';
 
 const EXPENSES = Number(process.env.CHAOS_EXPENSES ?? 2000);

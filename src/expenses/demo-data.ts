@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { ApprovalService, type ApprovalDeps } from './approval';
 import type { ExpenseStore } from './expense-store';
 import type { NewExpense } from './model';
+import { mapLimit } from '../map-limit';
 
 const EMPLOYEES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing', 'Katherine Johnson', 'Edsger Dijkstra', 'Barbara Liskov'];
 const CENTERS = ['CC-100', 'CC-200', 'CC-310', 'OPS-7'];
@@ -36,18 +37,11 @@ export interface SeedOptions {
 /** Creates (and optionally approves) expenses through the same code paths as the API. */
 export async function seedExpenses(o: SeedOptions): Promise<string[]> {
   const approvals = new ApprovalService({ ...o.approvalDeps, now: o.at ? () => o.at! : undefined });
-  const ids: string[] = [];
-  let next = 0;
   let done = 0;
-  const worker = async () => {
-    while (next < o.count) {
-      const i = next++;
-      const e = await o.store.create(demoExpense(i), o.at ?? new Date());
-      if (o.approve) await approvals.approve(e.id, o.approver);
-      ids.push(e.id);
-      o.onProgress?.(++done);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 8, o.count) }, worker));
-  return ids;
+  return mapLimit([...Array(o.count).keys()], o.concurrency ?? 8, async (i) => {
+    const e = await o.store.create(demoExpense(i), o.at ?? new Date());
+    if (o.approve) await approvals.approve(e.id, o.approver);
+    o.onProgress?.(++done);
+    return e.id;
+  });
 }
