@@ -225,7 +225,11 @@ export class QueueConsumer {
       // The pause starts when this handler is done, not when it failed: its release may wait out a deadline
       // of its own, and a pause that expired meanwhile would let the loop start the buffered messages at once.
       // One pause per outage step, not one per failed handler: eight failing at once must not jump the backoff eight steps.
-      if (isTransientStorageError(err) && Date.now() >= this.pausedUntil) this.pausedUntil = Date.now() + this.outage.next();
+      if (isTransientStorageError(err) && Date.now() >= this.pausedUntil) {
+        const delayMs = this.outage.next();
+        this.pausedUntil = Date.now() + delayMs;
+        log.warn({ delayMs }, 'storage unreachable under a handler; pausing new handlers');
+      }
     }
   }
 
