@@ -119,7 +119,7 @@ export function percentile(xs: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from 'node:timers/promises';
 
 /** Seconds spent in `fn`, measured with the monotonic clock. */
 export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {

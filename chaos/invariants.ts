@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { odata } from '@azure/data-tables';
 import type { StorageClients } from '../src/storage/clients';
 import { ExpenseStore } from '../src/expenses/expense-store';
@@ -151,6 +152,6 @@ export async function settleInvariants(
       if (Date.now() > end) throw err;
     }
     if (Date.now() > end && report) return report;
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }

@@ -24,20 +24,27 @@ export interface StorageKill {
   revertedApprovals: Set<string>;
 }
 
-async function exportRowKeys(c: StorageClients, dates: readonly string[]): Promise<Set<string>> {
+/** Storage may still be coming back from its restart: try again for about 10 s. */
+async function retried<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const keys = new Set<string>();
-      for (const date of dates) {
-        const rows = c.exports.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] }, abortSignal: AbortSignal.timeout(20_000) });
-        for await (const e of rows) keys.add(e.rowKey!);
-      }
-      return keys;
+      return await fn();
     } catch (err) {
       if (attempt >= 20) throw err;
-      await sleep(500); // storage still coming back
+      await sleep(500);
     }
   }
+}
+
+function exportRowKeys(c: StorageClients, dates: readonly string[]): Promise<Set<string>> {
+  return retried(async () => {
+    const keys = new Set<string>();
+    for (const date of dates) {
+      const rows = c.exports.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] }, abortSignal: AbortSignal.timeout(20_000) });
+      for await (const e of rows) keys.add(e.rowKey!);
+    }
+    return keys;
+  });
 }
 
 /** SIGKILL Azurite mid-run and restart it on the same ports, noting which export rows it dropped. */
@@ -57,16 +64,7 @@ export async function killStorage(azurite: AzuriteProcess, c: StorageClients, ac
   const after = await exportRowKeys(c, dates);
   const lostRows = new Set([...before].filter((k) => !after.has(k)));
   const store = new ExpenseStore(c);
-  const states = await mapLimit(ackedBefore, 16, async (id) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return (await store.get(id))?.value.state;
-      } catch (err) {
-        if (attempt >= 20) throw err;
-        await sleep(500);
-      }
-    }
-  });
+  const states = await mapLimit(ackedBefore, 16, (id) => retried(async () => (await store.get(id))?.value.state));
   const revertedApprovals = new Set(ackedBefore.filter((_, i) => states[i] === 'submitted'));
   say(`Azurite dropped ${lostRows.size} of those export rows and ${revertedApprovals.size} acknowledged approvals in its SIGKILL`);
   return { at, downMs, ackedAtKill: ackedBefore.length, lostRows, revertedApprovals };
