@@ -50,8 +50,6 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
       // (pipeline has destroyed the response already; this states the intent).
       req.log.warn({ err }, 'export stream aborted');
       res.destroy();
-    } finally {
-      await pages.return(undefined); // a no-op when the stream got to the end; ends the reader when it did not
     }
   });
 

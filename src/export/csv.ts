@@ -78,5 +78,9 @@ export function pageStream(pages: AsyncGenerator<ExportPage>, first?: IteratorRe
     if (first) yield first.value;
     yield* pages;
   }
-  return Readable.from(all(), { highWaterMark: 1 });
+  const stream = Readable.from(all(), { highWaterMark: 1 });
+  // However the stream ends, the reader ends too: also when it is destroyed before asking for a page,
+  // when all() never ran and so cannot pass the return on.
+  stream.once('close', () => void pages.return(undefined));
+  return stream;
 }

@@ -134,6 +134,16 @@ describe('pageStream', () => {
     stalled.destroy();
   });
 
+  test('a stream destroyed before it asked for a page still ends the page reader', async () => {
+    const src = pagesOf(1000, 1000);
+    const ended = jest.spyOn(src.reader, 'return');
+    const stream = pageStream(src.reader);
+    stream.destroy();
+    await new Promise((r) => stream.once('close', r));
+    expect(ended).toHaveBeenCalled();
+    expect(src.calls()).toBe(0);
+  });
+
   test('destroying the stream ends the page reader', async () => {
     const src = pagesOf(1000, 1000, 1000);
     const stream = pageStream(src.reader);
