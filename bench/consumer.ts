@@ -60,7 +60,7 @@ export async function benchConsumer(ctx: BenchContext): Promise<ConsumerResult> 
     }
   }
   const d = String(DEFAULT_CONCURRENCY);
-  result.ratio = result.msgs_per_s[d]! / result.raw_msgs_per_s[d]!;
+  result.ratio = result.msgs_per_s[d] / result.raw_msgs_per_s[d];
   return result;
 }
 
@@ -125,7 +125,11 @@ async function drainReal(clients: StorageClients, names: BenchNames, concurrency
 }
 
 function stringEnv(names: BenchNames): Record<string, string> {
-  return Object.fromEntries(Object.entries(names).filter(([k]) => k === k.toUpperCase()).map(([k, v]) => [k, String(v)]));
+  return Object.fromEntries(
+    Object.entries(names)
+      .filter(([k]) => k === k.toUpperCase())
+      .map(([k, v]) => [k, String(v)]),
+  );
 }
 
 /** The floor: the same storage calls with nothing around them (no deadlines, leases, validation, logs or metrics). */
@@ -140,24 +144,36 @@ async function drainRaw(c: StorageClients, concurrency: number, n: number): Prom
       .finally(() => (refilling = undefined)));
 
   const handle = async (m: DequeuedMessageItem) => {
-    const { expenseId, approvalDate } = JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')) as { expenseId: string; approvalDate: string };
+    const { expenseId, approvalDate } = JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')) as {
+      expenseId: string;
+      approvalDate: string;
+    };
     const e = await c.expenses.getEntity<Record<string, string>>(expenseId, 'expense');
     let total = 0n;
     const pages = c.items
-      .listEntities<{ amountMinor: string }>({ queryOptions: { filter: odata`PartitionKey eq ${expenseId}`, select: ['RowKey', 'description', 'amountMinor'] } })
+      .listEntities<{ amountMinor: string }>({
+        queryOptions: { filter: odata`PartitionKey eq ${expenseId}`, select: ['RowKey', 'description', 'amountMinor'] },
+      })
       .byPage({ maxPageSize: 1000 });
     for await (const page of pages) for (const item of page) total += BigInt(item.amountMinor);
     const fields = {
-      employee: e.employee!,
-      costCenter: e.costCenter!,
-      reimbursementMethod: e.reimbursementMethod!,
-      currency: e.currency!,
-      approvedAt: e.approvedAt!,
-      approver: e.approver!,
+      employee: e.employee,
+      costCenter: e.costCenter,
+      reimbursementMethod: e.reimbursementMethod,
+      currency: e.currency,
+      approvedAt: e.approvedAt,
+      approver: e.approver,
     };
-    await c.exports.createEntity({ partitionKey: approvalDate, rowKey: expenseId, ...fields, amount: formatMinor(total, e.currency!) });
+    await c.exports.createEntity({ partitionKey: approvalDate, rowKey: expenseId, ...fields, amount: formatMinor(total, e.currency) });
     await c.expenses.updateEntity(
-      { partitionKey: expenseId, rowKey: 'expense', ...fields, state: 'processing', createdAt: e.createdAt!, approvalDate: e.approvalDate! },
+      {
+        partitionKey: expenseId,
+        rowKey: 'expense',
+        ...fields,
+        state: 'processing',
+        createdAt: e.createdAt,
+        approvalDate: e.approvalDate,
+      },
       'Replace',
       { etag: e.etag },
     );

@@ -29,7 +29,12 @@ const SLOW_BYTES_PER_S = 64 * 1024;
  * partition: memory must not grow with the partition's size. Called at 10k
  * and at 40k rows, each time with its own server.
  */
-export async function memoryGrowth(ctx: BenchContext, fixture: ExportFixture, rows: number, slowSeconds?: number): Promise<{ growth: number; slow?: SlowClientCheck }> {
+export async function memoryGrowth(
+  ctx: BenchContext,
+  fixture: ExportFixture,
+  rows: number,
+  slowSeconds?: number,
+): Promise<{ growth: number; slow?: SlowClientCheck }> {
   await fixture.grow(rows);
   const server = await spawnService(serverEnv(ctx, fixture.names));
   try {

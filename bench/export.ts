@@ -33,9 +33,7 @@ export async function benchExport(ctx: BenchContext, fixture: ExportFixture): Pr
     const raw = async () => {
       const { value: n, seconds } = await timed(async () => {
         let count = 0;
-        const pages = clients.exports
-          .listEntities({ queryOptions: exportQuery(DATE) })
-          .byPage({ maxPageSize: EXPORT_PAGE_SIZE });
+        const pages = clients.exports.listEntities({ queryOptions: exportQuery(DATE) }).byPage({ maxPageSize: EXPORT_PAGE_SIZE });
         for await (const page of pages) count += page.length;
         return count;
       });

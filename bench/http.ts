@@ -48,7 +48,7 @@ export async function benchHttp(ctx: BenchContext): Promise<{ result: HttpResult
     const [req, base] = [a.r.requests.average, baseline.r.requests.average];
     return {
       result: { req_per_s: req, baseline_req_per_s: base, ratio: req / base, p99_ms: a.r.latency.p99 },
-      cpu: { serverUsPerReq: a.usPerReq[0]!, azuriteUsPerReq: a.usPerReq[1]!, baselineUsPerReq: baseline.usPerReq[0]! },
+      cpu: { serverUsPerReq: a.usPerReq[0], azuriteUsPerReq: a.usPerReq[1], baselineUsPerReq: baseline.usPerReq[0] },
     };
   } finally {
     await Promise.all([service.stop(), hello.stop()]);
@@ -60,11 +60,12 @@ async function measured(run: () => Promise<autocannon.Result>, pids: number[]): 
   await sleep(1000); // let the previous run's requests drain
   const before = pids.map(cpuMs);
   const r = await run();
-  return { r, usPerReq: pids.map((pid, i) => ((cpuMs(pid) - before[i]!) * 1000) / r.requests.total) };
+  return { r, usPerReq: pids.map((pid, i) => ((cpuMs(pid) - before[i]) * 1000) / r.requests.total) };
 }
 
 async function cannon(opts: { url: string; headers?: Record<string, string> }, seconds: number): Promise<autocannon.Result> {
   const r = await autocannon({ ...opts, connections: CONNECTIONS, duration: seconds });
-  if (r.errors > 0 || r.non2xx > 0) throw new Error(`${opts.url}: ${r.errors} errors, ${r.non2xx} non-2xx responses of ${r.requests.total}`);
+  if (r.errors > 0 || r.non2xx > 0)
+    throw new Error(`${opts.url}: ${r.errors} errors, ${r.non2xx} non-2xx responses of ${r.requests.total}`);
   return r;
 }

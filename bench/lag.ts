@@ -24,7 +24,13 @@ export async function benchLag(ctx: BenchContext): Promise<LagResult> {
   for (let i = 0; i < n; i++) {
     expenses.push(
       await s.store.create(
-        { employee: 'Ada Lovelace', costCenter: 'CC-100', reimbursementMethod: 'direct_deposit', currency: 'USD', items: [{ description: 'Taxi', amountMinor: 1230n }] },
+        {
+          employee: 'Ada Lovelace',
+          costCenter: 'CC-100',
+          reimbursementMethod: 'direct_deposit',
+          currency: 'USD',
+          items: [{ description: 'Taxi', amountMinor: 1230n }],
+        },
         new Date(),
       ),
     );

@@ -24,17 +24,35 @@ export interface ReportExtras {
 /** met: judged against the target; a string when the issue allows another way to meet it. */
 type Row = [metric: string, value: string, target: string, met?: boolean | string];
 
-const fmt = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? 'n/a' : round(n, digits).toLocaleString('en-US'));
+const fmt = (n: number | undefined, digits = 0) =>
+  n === undefined || !Number.isFinite(n) ? 'n/a' : round(n, digits).toLocaleString('en-US');
 
 /** Rounds for the JSON file: whole units for rates and times, 2-3 digits for ratios and MB. */
 export function rounded(r: BenchResults): BenchResults {
   const map = (o: Record<string, number>, digits: number) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v, digits)]));
   return {
-    ...(r.export && { export: { rows_per_s: round(r.export.rows_per_s), raw_rows_per_s: round(r.export.raw_rows_per_s), ratio: round(r.export.ratio, 3) } }),
-    ...(r.export_memory && { export_memory: { growth_mb_10k: round(r.export_memory.growth_mb_10k, 1), growth_mb_40k: round(r.export_memory.growth_mb_40k, 1) } }),
-    ...(r.consumer && { consumer: { msgs_per_s: map(r.consumer.msgs_per_s, 0), raw_msgs_per_s: map(r.consumer.raw_msgs_per_s, 0), ratio: round(r.consumer.ratio, 3) } }),
+    ...(r.export && {
+      export: { rows_per_s: round(r.export.rows_per_s), raw_rows_per_s: round(r.export.raw_rows_per_s), ratio: round(r.export.ratio, 3) },
+    }),
+    ...(r.export_memory && {
+      export_memory: { growth_mb_10k: round(r.export_memory.growth_mb_10k, 1), growth_mb_40k: round(r.export_memory.growth_mb_40k, 1) },
+    }),
+    ...(r.consumer && {
+      consumer: {
+        msgs_per_s: map(r.consumer.msgs_per_s, 0),
+        raw_msgs_per_s: map(r.consumer.raw_msgs_per_s, 0),
+        ratio: round(r.consumer.ratio, 3),
+      },
+    }),
     ...(r.lag && { lag: { p50_ms: round(r.lag.p50_ms), p99_ms: round(r.lag.p99_ms) } }),
-    ...(r.http && { http: { req_per_s: round(r.http.req_per_s), baseline_req_per_s: round(r.http.baseline_req_per_s), ratio: round(r.http.ratio, 3), p99_ms: round(r.http.p99_ms) } }),
+    ...(r.http && {
+      http: {
+        req_per_s: round(r.http.req_per_s),
+        baseline_req_per_s: round(r.http.baseline_req_per_s),
+        ratio: round(r.http.ratio, 3),
+        p99_ms: round(r.http.p99_ms),
+      },
+    }),
   };
 }
 
@@ -58,7 +76,12 @@ export function table(r: BenchResults, x: ReportExtras): string {
   if (x.slow) {
     const s = x.slow;
     rows.push(
-      [`slow client (${s.bytesPerS / 1024} KB/s, ${s.seconds} s): server RSS span`, `${fmt(s.rssSpanMb, 1)} MB`, 'flat (≤ 5 MB)', s.rssSpanMb <= 5],
+      [
+        `slow client (${s.bytesPerS / 1024} KB/s, ${s.seconds} s): server RSS span`,
+        `${fmt(s.rssSpanMb, 1)} MB`,
+        'flat (≤ 5 MB)',
+        s.rssSpanMb <= 5,
+      ],
       [
         'slow client: table reads pause',
         `in ${s.seconds} s the server read ${fmt(s.rowsRead)} of ${fmt(s.partitionRows)} rows, the client took ${fmt(s.rowsReceived)} (the gap is socket buffers); in the second half the server read ${fmt(s.lateRowsRead)} while the client took ${fmt(s.lateRowsReceived)}`,
@@ -70,15 +93,15 @@ export function table(r: BenchResults, x: ReportExtras): string {
   if (r.consumer) {
     const c = r.consumer;
     for (const level of Object.keys(c.msgs_per_s)) {
-      const [real, raw] = [c.msgs_per_s[level]!, c.raw_msgs_per_s[level]!];
+      const [real, raw] = [c.msgs_per_s[level], c.raw_msgs_per_s[level]];
       rows.push([`consumer.msgs_per_s / raw_msgs_per_s @ ${level}`, `${fmt(real)} / ${fmt(raw)} (${fmt(real / raw, 2)})`, '']);
     }
     rows.push([`consumer.ratio @ default ${x.defaultConcurrency}`, fmt(c.ratio, 3), '≥ 0.80', c.ratio >= 0.8]);
-    const [best, bestRate] = Object.entries(c.msgs_per_s).sort((p, q) => q[1] - p[1])[0]!;
+    const [best, bestRate] = Object.entries(c.msgs_per_s).sort((p, q) => q[1] - p[1])[0];
     const d = String(x.defaultConcurrency);
     rows.push([
       'consumer: fastest concurrency',
-      best === d ? best : `${best} (the default ${d} reached ${fmt((100 * c.msgs_per_s[d]!) / bestRate)}% of it)`,
+      best === d ? best : `${best} (the default ${d} reached ${fmt((100 * c.msgs_per_s[d]) / bestRate)}% of it)`,
       'the default, or the README says why not',
       best === d ? true : 'README says why',
     ]);
@@ -95,11 +118,16 @@ export function table(r: BenchResults, x: ReportExtras): string {
     );
     if (x.httpCpu) {
       const c = x.httpCpu;
-      rows.push(['http: CPU per request (export server + Azurite / hello-world)', `${fmt(c.serverUsPerReq)} + ${fmt(c.azuriteUsPerReq)} µs / ${fmt(c.baselineUsPerReq)} µs`, '']);
+      rows.push([
+        'http: CPU per request (export server + Azurite / hello-world)',
+        `${fmt(c.serverUsPerReq)} + ${fmt(c.azuriteUsPerReq)} µs / ${fmt(c.baselineUsPerReq)} µs`,
+        '',
+      ]);
     }
   }
   const lines = ['| Measurement | Value | Target | Met |', '|---|---|---|---|'];
-  const verdict = (met?: boolean | string) => (met === undefined ? '' : x.quick ? '(quick)' : typeof met === 'string' ? met : met ? 'yes' : '**no**');
+  const verdict = (met?: boolean | string) =>
+    met === undefined ? '' : x.quick ? '(quick)' : typeof met === 'string' ? met : met ? 'yes' : '**no**';
   for (const [metric, value, target, met] of rows) lines.push(`| ${metric} | ${value} | ${target} | ${verdict(met)} |`);
   return lines.join('\n');
 }

@@ -21,14 +21,23 @@ import { rounded, table, type BenchResults } from './report';
 async function main(): Promise<number> {
   const quick = process.argv.includes('--quick');
   // --only=export,lag runs a subset: for working on one figure, never for BENCHMARKS.md.
-  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+  const only = process.argv
+    .find((a) => a.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',');
   const started = performance.now();
   const say = (m: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)}s] ${m}\n`);
   say(`${quick ? 'quick smoke run' : 'full run'}: ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
 
   // A watchdog'd child: even if the bench is killed, Azurite does not outlive it.
   const azurite = await startAzurite({ inMemory: true, watchdog: true });
-  const ctx: BenchContext = { connectionString: azurite.connectionString, azuritePid: firstChildPid(azurite.pid), quick, user: await benchUser(), say };
+  const ctx: BenchContext = {
+    connectionString: azurite.connectionString,
+    azuritePid: firstChildPid(azurite.pid),
+    quick,
+    user: await benchUser(),
+    say,
+  };
   const results: BenchResults = {};
   let slow: SlowClientCheck | undefined;
   let httpCpu: HttpCpu | undefined;
@@ -48,7 +57,10 @@ async function main(): Promise<number> {
     let fixture: ExportFixture | undefined;
     const exports = async () => (fixture ??= await exportFixture(ctx));
     const memory: Partial<NonNullable<BenchResults['export_memory']>> = {};
-    await step('export_memory', async () => void (memory.growth_mb_10k = (await memoryGrowth(ctx, await exports(), quick ? 1_000 : 10_000)).growth));
+    await step(
+      'export_memory',
+      async () => void (memory.growth_mb_10k = (await memoryGrowth(ctx, await exports(), quick ? 1_000 : 10_000)).growth),
+    );
     await step('export', async () => void (results.export = await benchExport(ctx, await exports())));
     await step('export_memory', async () => {
       const m = await memoryGrowth(ctx, await exports(), quick ? 4_000 : 40_000, quick ? 4 : 8);
@@ -72,7 +84,9 @@ async function main(): Promise<number> {
   const json = rounded(results);
   writeFileSync(projectFile('bench-results.json'), `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`\n${table(results, { slow, httpCpu, defaultConcurrency: DEFAULT_CONCURRENCY, quick })}\n\n`);
-  say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s; wrote bench-results.json${quick ? ' (quick: figures not judged)' : ''}`);
+  say(
+    `done in ${((performance.now() - started) / 1000).toFixed(0)} s; wrote bench-results.json${quick ? ' (quick: figures not judged)' : ''}`,
+  );
   for (const f of failures) process.stderr.write(`\n${f}\n`);
   return failures.length > 0 ? 1 : 0;
 }

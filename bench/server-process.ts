@@ -33,12 +33,15 @@ export function spawnHelloServer(): Promise<ServerProcess> {
 async function spawnAndWait(script: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<ServerProcess> {
   // BENCH_CPU_PROF_DIR=dir: each server writes a V8 CPU profile there on exit (open in Chrome DevTools).
   const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...profile, script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   live.add(child);
   child.once('exit', () => live.delete(child));
   let out = '';
   let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
+  child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`${script} did not start within 30 s: ${err || out.slice(-2000)}`)), 30_000);
     const onData = (c: Buffer) => {
@@ -46,9 +49,9 @@ async function spawnAndWait(script: string, args: string[], env: Record<string, 
       const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
-        child.stdout!.off('data', onData);
+        child.stdout.off('data', onData);
         child.off('exit', onExit);
-        resolve(m[1]!);
+        resolve(m[1]);
       }
     };
     const onExit = (code: number | null) => fail(new Error(`${script} exited (${code}) before listening: ${err || out.slice(-2000)}`));
@@ -57,18 +60,18 @@ async function spawnAndWait(script: string, args: string[], env: Record<string, 
       child.kill('SIGKILL');
       reject(e);
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
     child.on('exit', onExit);
   });
   // Keep draining its (per-request) logs so a full pipe never blocks the server we measure.
-  child.stdout!.resume();
+  child.stdout.resume();
   return { url, pid: child.pid!, rssMb: () => rssMb(child.pid!), stop: () => stop(child) };
 }
 
 /** CPU time (user + system) a process has used so far, in ms; NaN where /proc is missing. */
 export function cpuMs(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks, 100 per second on Linux
   } catch {
     return NaN;
@@ -92,7 +95,13 @@ export function rssMb(pid: number): number {
   } catch {
     // not Linux: fall back to ps below
   }
-  return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim()) / 1024;
+  return (
+    Number(
+      execFileSync('ps', ['-o', 'rss=', '-p', String(pid)])
+        .toString()
+        .trim(),
+    ) / 1024
+  );
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -120,7 +129,9 @@ function getText(url: string, authorization: string): Promise<string> {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${url}: ${res.statusCode} ${body.slice(0, 300)}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${url}: ${res.statusCode} ${body.slice(0, 300)}`)),
+      );
       res.on('error', reject);
     })
       .on('error', reject)

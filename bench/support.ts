@@ -75,7 +75,16 @@ export function serverEnv(ctx: BenchContext, names: BenchNames, extra: Record<st
   };
 }
 
-const EMPLOYEES = ['Ada Lovelace', 'Grace Hopper', 'Smith, Jane', 'Alan "Al" Turing', 'Katherine Johnson', '=HYPERLINK("x")', 'Edsger Dijkstra', 'Barbara Liskov'];
+const EMPLOYEES = [
+  'Ada Lovelace',
+  'Grace Hopper',
+  'Smith, Jane',
+  'Alan "Al" Turing',
+  'Katherine Johnson',
+  '=HYPERLINK("x")',
+  'Edsger Dijkstra',
+  'Barbara Liskov',
+];
 const METHODS = ['direct_deposit', 'check', 'cash'];
 
 /** A realistic export row; a few cells need quoting or the formula guard, as real names do. */
@@ -85,9 +94,9 @@ function fakeExportRow(date: string, i: number): ExportRow {
     rowKey: randomUUID(),
     approvedAt: new Date(Date.parse(`${date}T08:00:00.000Z`) + i * 997).toISOString(),
     approver: i % 3 === 0 ? 'approver' : 'manager.two',
-    employee: EMPLOYEES[i % EMPLOYEES.length]!,
+    employee: EMPLOYEES[i % EMPLOYEES.length],
     costCenter: `CC-${100 + (i % 40)}`,
-    reimbursementMethod: METHODS[i % METHODS.length]!,
+    reimbursementMethod: METHODS[i % METHODS.length],
     currency: i % 10 === 0 ? 'JPY' : 'USD',
     amount: i % 10 === 0 ? String(1000 + i) : `${(i % 900) + 1}.${String(i % 100).padStart(2, '0')}`,
   };
@@ -97,13 +106,18 @@ function fakeExportRow(date: string, i: number): ExportRow {
 export async function seedPartition(table: TableClient, date: string, count: number, from = 0): Promise<void> {
   const batches: TransactionAction[][] = [];
   for (let i = 0; i < count; i += 100) {
-    batches.push(Array.from({ length: Math.min(100, count - i) }, (_, j) => ['create', { ...fakeExportRow(date, from + i + j) }] as TransactionAction));
+    batches.push(
+      Array.from({ length: Math.min(100, count - i) }, (_, j) => ['create', { ...fakeExportRow(date, from + i + j) }] as TransactionAction),
+    );
   }
   await mapLimit(batches, 4, (b) => table.submitTransaction(b));
 }
 
 /** The app's services on `clients`, logging one line per message at info as production does, into /dev/null. */
-export function benchServices(clients: StorageClients, env: Record<string, string> = {}): { config: Config; services: Services; metrics: Metrics } {
+export function benchServices(
+  clients: StorageClients,
+  env: Record<string, string> = {},
+): { config: Config; services: Services; metrics: Metrics } {
   const config = loadConfig({ AZURITE_IN_MEMORY: 'true', ...env });
   const logger = createLogger({ level: 'info', pretty: false, destination: pino.destination({ dest: '/dev/null', sync: true }) });
   const metrics = createMetrics({ defaultMetrics: false });
@@ -116,7 +130,7 @@ export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return NaN;
   const sorted = [...xs].sort((a, b) => a - b);
   const rank = Math.ceil((p / 100) * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
 }
 
 export { setTimeout as sleep } from 'node:timers/promises';

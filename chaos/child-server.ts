@@ -36,12 +36,18 @@ const BANNER = /expense-export listening on (https?:\/\/[^\s]+)/;
  * its banner, and the caller wants to know that rather than hang.
  */
 export function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+  };
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
   const child = spawn(process.execPath, [projectFile('dist/src/cli.js'), 'serve', '--no-demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const proc: ServerProcess = {
     child,
@@ -82,10 +88,10 @@ export function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
     };
     const done = () => {
       clearTimeout(timer);
-      child.stdout!.off('data', onData);
+      child.stdout.off('data', onData);
       resolve(proc);
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
     void exited.then(done);
   });
 }
@@ -99,7 +105,12 @@ export interface StorageNames {
 }
 
 /** The environment of a server on a shared Azurite, with short timings so that faults heal within a test. */
-export function serverEnv(connectionString: string, names: StorageNames, users: readonly object[], extra: Record<string, string> = {}): Record<string, string> {
+export function serverEnv(
+  connectionString: string,
+  names: StorageNames,
+  users: readonly object[],
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     AZURE_STORAGE_CONNECTION_STRING: connectionString,
     EXPENSES_TABLE: names.EXPENSES_TABLE,

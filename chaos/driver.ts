@@ -15,7 +15,13 @@ export interface ApprovalLedger {
  * another instance. Approval is idempotent, so a retry after a lost answer is
  * safe; the outbox covers a death between saving and enqueuing.
  */
-export async function approveAll(fleet: Fleet, ids: readonly string[], auth: string, width: number, onAck?: (id: string) => void): Promise<ApprovalLedger> {
+export async function approveAll(
+  fleet: Fleet,
+  ids: readonly string[],
+  auth: string,
+  width: number,
+  onAck?: (id: string) => void,
+): Promise<ApprovalLedger> {
   const ledger: ApprovalLedger = { ackedAt: new Map(), gaveUp: [], attempts: 0, failures: 0 };
   await mapLimit(ids, width, async (id) => {
     if (await approveOne(fleet, id, auth, ledger)) {
@@ -32,7 +38,11 @@ async function approveOne(fleet: Fleet, id: string, auth: string, ledger: Approv
     if (instance?.url) {
       ledger.attempts++;
       try {
-        const res = await fetch(`${instance.url}/expenses/${id}/approve`, { method: 'POST', headers: { authorization: auth }, signal: AbortSignal.timeout(15_000) });
+        const res = await fetch(`${instance.url}/expenses/${id}/approve`, {
+          method: 'POST',
+          headers: { authorization: auth },
+          signal: AbortSignal.timeout(15_000),
+        });
         const body = (await res.json()) as { state?: string; detail?: string };
         if (res.status === 200 && body.state === 'approved') return true;
         if (res.status === 409 && /is processing/.test(body.detail ?? '')) return true;

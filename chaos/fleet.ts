@@ -49,7 +49,7 @@ export class Fleet {
   killOne(downMs: number): number | undefined {
     const live = this.slots.flatMap((p, i) => (isRunning(p) ? [i] : []));
     if (live.length < 2) return undefined;
-    const i = live[Math.floor(Math.random() * live.length)]!;
+    const i = live[Math.floor(Math.random() * live.length)];
     const victim = this.slots[i]!;
     this.slots[i] = undefined;
     victim.child.kill('SIGKILL');
@@ -65,7 +65,7 @@ export class Fleet {
   /** Waits for pending restarts, then for every slot to be up. */
   async settle(): Promise<void> {
     while (this.restarting.size > 0) await Promise.all([...this.restarting]);
-    await Promise.all(this.slots.map((p, i) => (isRunning(p) ? undefined : this.startSlot(i))));
+    await Promise.all(this.slots.flatMap((p, i) => (isRunning(p) ? [] : [this.startSlot(i)])));
   }
 
   async stopAll(): Promise<Array<number | null>> {

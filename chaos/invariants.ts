@@ -63,7 +63,12 @@ const show = (ids: readonly string[]) => (ids.length > 5 ? `${ids.slice(0, 5).jo
  * exactly `expectedPoison` (bodies), each with a reason. Reads are point
  * reads and single-partition queries, like the service's own.
  */
-export async function checkInvariants(c: StorageClients, ids: readonly string[], expectedPoison: readonly string[], opts: CheckOptions = {}): Promise<InvariantReport> {
+export async function checkInvariants(
+  c: StorageClients,
+  ids: readonly string[],
+  expectedPoison: readonly string[],
+  opts: CheckOptions = {},
+): Promise<InvariantReport> {
   const store = new ExpenseStore(c);
   const states = new Map<string, ExpenseState | 'missing'>();
   const dates = new Set<string>();
@@ -76,7 +81,10 @@ export async function checkInvariants(c: StorageClients, ids: readonly string[],
 
   const rowsById = new Map<string, number>();
   for (const date of dates) {
-    for await (const e of c.exports.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] }, abortSignal: deadline(60_000) })) {
+    for await (const e of c.exports.listEntities({
+      queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] },
+      abortSignal: deadline(60_000),
+    })) {
       rowsById.set(e.rowKey!, (rowsById.get(e.rowKey!) ?? 0) + 1);
     }
   }
@@ -106,7 +114,8 @@ export async function checkInvariants(c: StorageClients, ids: readonly string[],
   const withoutReason = poison.filter((p) => !p.reason || !p.code || !p.failedAt).map((p) => p.body.slice(0, 60));
 
   const lines: string[] = [];
-  const check = (name: string, bad: readonly string[]) => lines.push(bad.length === 0 ? `ok      ${name}` : `FAILED  ${name}: ${show(bad)}`);
+  const check = (name: string, bad: readonly string[]) =>
+    lines.push(bad.length === 0 ? `ok      ${name}` : `FAILED  ${name}: ${show(bad)}`);
   check('every approved expense has an export row (none missing)', missing);
   check('every export row belongs to an approved expense', extra);
   check('no expense has more than one export row', duplicates);

@@ -32,7 +32,13 @@ import { excuseRevertedApproval, killStorage, repairStorageLoss, type StorageKil
 
 const EXPENSES = Number(process.env.CHAOS_EXPENSES ?? 2000);
 const INSTANCES = 3;
-const NAMES = { EXPENSES_TABLE: 'Expenses', EXPENSE_ITEMS_TABLE: 'ExpenseItems', EXPORT_TABLE: 'ExpenseExport', OUTBOX_TABLE: 'ExpenseOutbox', APPROVALS_QUEUE: 'expense-approvals' };
+const NAMES = {
+  EXPENSES_TABLE: 'Expenses',
+  EXPENSE_ITEMS_TABLE: 'ExpenseItems',
+  EXPORT_TABLE: 'ExpenseExport',
+  OUTBOX_TABLE: 'ExpenseOutbox',
+  APPROVALS_QUEUE: 'expense-approvals',
+};
 
 const t0 = Date.now();
 const say = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
@@ -41,7 +47,10 @@ async function main(): Promise<boolean> {
   const dir = mkdtempSync(join(tmpdir(), 'expense-chaos-'));
   const azurite = await AzuriteProcess.start(dir);
   say(`Azurite pid ${azurite.pid}, data in ${dir}`);
-  const clients = createStorageClients({ kind: 'connection-string', connectionString: azurite.connectionString }, { ...NAMES, poisonQueue: `${NAMES.APPROVALS_QUEUE}-poison`, STORAGE_TIMEOUT_MS: 10_000 });
+  const clients = createStorageClients(
+    { kind: 'connection-string', connectionString: azurite.connectionString },
+    { ...NAMES, poisonQueue: `${NAMES.APPROVALS_QUEUE}-poison`, STORAGE_TIMEOUT_MS: 10_000 },
+  );
   await provisionStorage(clients);
 
   const password = randomBytes(12).toString('base64url');
@@ -61,8 +70,16 @@ async function main(): Promise<boolean> {
   let passed = false;
   try {
     const store = new ExpenseStore(clients);
-    const [ids] = await Promise.all([mapLimit([...Array(EXPENSES).keys()], 16, async (i) => (await store.create(demoExpense(i), new Date())).id), fleet.startAll()]);
-    say(`${ids.length} expenses created (submitted); ${INSTANCES} instances up: pids ${fleet.live().map((p) => p.pid).join(', ')}`);
+    const [ids] = await Promise.all([
+      mapLimit([...Array(EXPENSES).keys()], 16, async (i) => (await store.create(demoExpense(i), new Date())).id),
+      fleet.startAll(),
+    ]);
+    say(
+      `${ids.length} expenses created (submitted); ${INSTANCES} instances up: pids ${fleet
+        .live()
+        .map((p) => p.pid)
+        .join(', ')}`,
+    );
 
     const malformed: string[] = [];
     const inject = async (tag: string) => {
@@ -94,7 +111,9 @@ async function main(): Promise<boolean> {
       }
     })();
     const [ledger] = await Promise.all([approvals, chaos]);
-    say(`approvals done: ${ledger.ackedAt.size} acknowledged, ${ledger.gaveUp.length} given up; ${ledger.attempts} requests, ${ledger.failures} failed and retried`);
+    say(
+      `approvals done: ${ledger.ackedAt.size} acknowledged, ${ledger.gaveUp.length} given up; ${ledger.attempts} requests, ${ledger.failures} failed and retried`,
+    );
     await inject('late');
     await fleet.settle();
     say(`all instances up again; waiting for the pipeline to drain`);
@@ -112,19 +131,32 @@ async function main(): Promise<boolean> {
     const c = report.counts;
     console.log('\nchaos summary');
     console.log(`  duration                 ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    console.log(`  expenses                 ${c.expenses} created, ${ledger.ackedAt.size} approvals acknowledged (${ledger.attempts} requests, ${ledger.failures} retried, ${ledger.gaveUp.length} given up)`);
+    console.log(
+      `  expenses                 ${c.expenses} created, ${ledger.ackedAt.size} approvals acknowledged (${ledger.attempts} requests, ${ledger.failures} retried, ${ledger.gaveUp.length} given up)`,
+    );
     console.log(`  instance SIGKILLs        ${fleet.kills} (restarts ${fleet.restarts}); final SIGTERM exit codes ${exits.join(', ')}`);
-    console.log(`  storage SIGKILL+restart  ${storageKill ? `1 (down ${storageKill.downMs} ms, at ${storageKill.ackedAtKill} approvals)` : '0'}`);
+    console.log(
+      `  storage SIGKILL+restart  ${storageKill ? `1 (down ${storageKill.downMs} ms, at ${storageKill.ackedAtKill} approvals)` : '0'}`,
+    );
     console.log(`  malformed injected       ${malformed.length}`);
     if (loss) {
-      console.log(`  lost by Azurite's kill   ${loss.rowsLost} export rows, ${loss.approvalsReverted} acknowledged approvals reverted to submitted (outside our guarantee: Loki autosave)`);
-      console.log(`  poisoned as not approved ${report.excused.length} messages of those reverted approvals (visible to an admin, not silent)`);
-      console.log(`  stuck before repair      ${firstPass.missing.length} (${loss.repaired.length} attributed to the lost writes and re-exported, ${loss.unexplained.length} unexplained)`);
+      console.log(
+        `  lost by Azurite's kill   ${loss.rowsLost} export rows, ${loss.approvalsReverted} acknowledged approvals reverted to submitted (outside our guarantee: Loki autosave)`,
+      );
+      console.log(
+        `  poisoned as not approved ${report.excused.length} messages of those reverted approvals (visible to an admin, not silent)`,
+      );
+      console.log(
+        `  stuck before repair      ${firstPass.missing.length} (${loss.repaired.length} attributed to the lost writes and re-exported, ${loss.unexplained.length} unexplained)`,
+      );
     }
-    console.log(`  final counts             approved ${c.approved}, export rows ${c.exportRows}, processing ${c.processing}, main queue ${c.mainQueue}, poison ${c.poison}`);
+    console.log(
+      `  final counts             approved ${c.approved}, export rows ${c.exportRows}, processing ${c.processing}, main queue ${c.mainQueue}, poison ${c.poison}`,
+    );
     console.log('invariants');
     for (const l of report.lines) console.log(`  ${l}`);
-    if (loss?.unexplained.length) console.log(`  FAILED  stuck expenses not explained by Azurite's loss: ${loss.unexplained.slice(0, 5).join(', ')}`);
+    if (loss?.unexplained.length)
+      console.log(`  FAILED  stuck expenses not explained by Azurite's loss: ${loss.unexplained.slice(0, 5).join(', ')}`);
     passed = report.ok && ledger.gaveUp.length === 0 && !loss?.unexplained.length && exits.every((e) => e === 0);
     return passed;
   } finally {

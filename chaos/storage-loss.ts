@@ -40,7 +40,10 @@ function exportRowKeys(c: StorageClients, dates: readonly string[]): Promise<Set
   return retried(async () => {
     const keys = new Set<string>();
     for (const date of dates) {
-      const rows = c.exports.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] }, abortSignal: AbortSignal.timeout(20_000) });
+      const rows = c.exports.listEntities({
+        queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] },
+        abortSignal: AbortSignal.timeout(20_000),
+      });
       for await (const e of rows) keys.add(e.rowKey!);
     }
     return keys;
@@ -48,7 +51,12 @@ function exportRowKeys(c: StorageClients, dates: readonly string[]): Promise<Set
 }
 
 /** SIGKILL Azurite mid-run and restart it on the same ports, noting which export rows it dropped. */
-export async function killStorage(azurite: AzuriteProcess, c: StorageClients, acked: () => string[], say: (m: string) => void): Promise<StorageKill> {
+export async function killStorage(
+  azurite: AzuriteProcess,
+  c: StorageClients,
+  acked: () => string[],
+  say: (m: string) => void,
+): Promise<StorageKill> {
   const now = new Date();
   const dates = [...new Set([dateInZone(new Date(now.getTime() - 60_000), 'UTC'), dateInZone(now, 'UTC')])];
   const before = await exportRowKeys(c, dates);
@@ -96,7 +104,13 @@ export interface LossReport {
  * approval was acknowledged inside the autosave window before it) are put
  * down to storage and re-exported by the admin endpoint; the rest are ours.
  */
-export async function repairStorageLoss(kill: StorageKill, report: InvariantReport, ledger: ApprovalLedger, fleet: Fleet, auth: string): Promise<LossReport> {
+export async function repairStorageLoss(
+  kill: StorageKill,
+  report: InvariantReport,
+  ledger: ApprovalLedger,
+  fleet: Fleet,
+  auth: string,
+): Promise<LossReport> {
   const inWindow = (id: string) => {
     const t = ledger.ackedAt.get(id);
     return t !== undefined && t >= kill.at - LOSS_WINDOW_MS && t <= kill.at;
@@ -108,7 +122,11 @@ export async function repairStorageLoss(kill: StorageKill, report: InvariantRepo
     for (let attempt = 0; attempt < 20; attempt++) {
       const p = fleet.pick();
       const res = p?.url
-        ? await fetch(`${p.url}/admin/expenses/${id}/reexport`, { method: 'POST', headers: { authorization: auth }, signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
+        ? await fetch(`${p.url}/admin/expenses/${id}/reexport`, {
+            method: 'POST',
+            headers: { authorization: auth },
+            signal: AbortSignal.timeout(10_000),
+          }).catch(() => undefined)
         : undefined;
       if (res?.status === 202) {
         repaired.push(id);

@@ -2,7 +2,13 @@ import { Router } from 'express';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
 import { loadOpenApi } from '../src/http/openapi';
 
-const ASSETS = new Set(['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png']);
+const ASSETS = new Set([
+  'swagger-ui.css',
+  'swagger-ui-bundle.js',
+  'swagger-ui-standalone-preset.js',
+  'favicon-32x32.png',
+  'favicon-16x16.png',
+]);
 
 // No inline script: Helmet's CSP forbids it, so the init code is its own file.
 const INDEX = `<!doctype html>

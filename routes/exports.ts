@@ -25,7 +25,8 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
 
   r.get('/exports/:date', d.guard('GET /exports/{date}'), ...d.validate, async (req, res) => {
     const date = req.params.date as string;
-    if (!isCalendarDate(date)) throw new AppError('invalid_date', `"${String(date).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
+    if (!isCalendarDate(date))
+      throw new AppError('invalid_date', `"${String(date).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
     const release = limit.acquire(req.principal!.name);
     if (!release) throw new AppError('too_many_requests', 'Too many exports running; retry shortly.', { headers: { 'Retry-After': '5' } });
     const controller = new AbortController();
@@ -44,7 +45,11 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
       'Cache-Control': 'no-store',
     });
     try {
-      await pipeline(pageStream(pages, first), csvStringifier((n) => d.metrics.exportRows.inc(n)), res);
+      await pipeline(
+        pageStream(pages, first),
+        csvStringifier((n) => d.metrics.exportRows.inc(n)),
+        res,
+      );
     } catch (err) {
       // After the first byte, a failure must not look like a complete file: cut the connection
       // (pipeline has destroyed the response already; this states the intent).

@@ -52,7 +52,8 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
     const end = s.metrics.httpDuration.startTimer();
     res.on('close', () => {
       // Label by route template, never by raw path: raw paths would explode cardinality.
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      const template = (req.route as { path?: string } | undefined)?.path;
+      const route = template ? `${req.baseUrl}${template}` : 'unmatched';
       s.metrics.httpRequests.inc({ method: req.method, route, status: res.statusCode });
       end({ method: req.method, route });
     });
@@ -74,7 +75,16 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
   app.use(metricsRouter({ guard, registry: s.metrics.registry }));
   app.use(express.json({ limit: '64kb', strict: true }));
   app.use(expensesRouter({ guard, validate, store: s.store, approvals: s.approvals }));
-  app.use(exportsRouter({ guard, validate, exportTable: s.clients.exports, timeoutMs: s.config.STORAGE_TIMEOUT_MS, metrics: s.metrics, limits: { total: s.config.EXPORT_MAX_CONCURRENT, perUser: s.config.EXPORT_MAX_CONCURRENT_PER_USER } }));
+  app.use(
+    exportsRouter({
+      guard,
+      validate,
+      exportTable: s.clients.exports,
+      timeoutMs: s.config.STORAGE_TIMEOUT_MS,
+      metrics: s.metrics,
+      limits: { total: s.config.EXPORT_MAX_CONCURRENT, perUser: s.config.EXPORT_MAX_CONCURRENT_PER_USER },
+    }),
+  );
   app.use(adminRouter({ guard, validate, services: s }));
   app.use(notFoundHandler);
   app.use(errorMiddleware);

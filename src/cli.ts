@@ -12,7 +12,9 @@ import { CliError, calendarDate, die, oneLine, positiveInt } from './cli/common'
 const run =
   <A extends unknown[]>(load: () => Promise<(...args: A) => Promise<void>>) =>
   async (...args: A): Promise<void> => {
-    await (await load())(...args);
+    await (
+      await load()
+    )(...args);
     process.stdout.write('', () => process.exit(process.exitCode ?? 0));
   };
 
@@ -56,7 +58,9 @@ const poison = program
   .command('poison')
   .description('inspect and replay poisoned approval messages')
   .argument('[command]')
-  .action((name?: string) => die(name ? `unknown poison command '${name}'; expected list or replay` : 'poison needs a command: list or replay'));
+  .action((name?: string) =>
+    die(name ? `unknown poison command '${name}'; expected list or replay` : 'poison needs a command: list or replay'),
+  );
 poison
   .command('list')
   .description('show poisoned messages with the reason (JSON; a peek, nothing is removed)')
@@ -76,7 +80,12 @@ program
 
 // `serve` is the default, so commander would read a mistyped command as an argument to serve.
 const first = process.argv[2];
-if (first !== undefined && first !== 'help' && !first.startsWith('-') && !program.commands.some((c) => c.name() === first || c.aliases().includes(first))) {
+if (
+  first !== undefined &&
+  first !== 'help' &&
+  !first.startsWith('-') &&
+  !program.commands.some((c) => c.name() === first || c.aliases().includes(first))
+) {
   die(`unknown command '${first}' (see expense-export --help)`);
 }
 

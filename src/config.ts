@@ -27,8 +27,15 @@ const int = (def: number, min: number, max: number) =>
       return n;
     });
 
-const str = (def: string) => z.string().optional().transform((v) => (v === undefined || v === '' ? def : v));
-const opt = z.string().optional().transform((v) => (v === undefined || v === '' ? undefined : v));
+const str = (def: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? def : v));
+const opt = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v));
 // Azure table names: alphanumeric, 3-63, not starting with a digit.
 const tableName = (def: string) => str(def).pipe(z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'invalid Azure table name'));
 // Queue names: lowercase, digits, single hyphens, 3-63; "-poison" is appended, so leave room for it.
@@ -55,7 +62,12 @@ export const envSchema = z.object({
   HOST: str('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AZURE_STORAGE_CONNECTION_STRING: opt,
-  AZURE_STORAGE_ACCOUNT_NAME: opt.pipe(z.string().regex(/^[a-z0-9]{3,24}$/, 'invalid storage account name').optional()),
+  AZURE_STORAGE_ACCOUNT_NAME: opt.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9]{3,24}$/, 'invalid storage account name')
+      .optional(),
+  ),
   AZURE_STORAGE_TABLE_ENDPOINT: opt.pipe(z.url().optional()),
   AZURE_STORAGE_QUEUE_ENDPOINT: opt.pipe(z.url().optional()),
   AZURITE_LOCATION: str('.azurite'),

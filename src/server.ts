@@ -53,7 +53,8 @@ async function provisionWithRetry(services: Services, log: Logger): Promise<void
 }
 
 export async function startServer(config: Config, opts: { demoData?: boolean; logger?: Logger } = {}): Promise<RunningServer> {
-  const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, pretty: process.stdout.isTTY === true && config.NODE_ENV !== 'production' });
+  const log =
+    opts.logger ?? createLogger({ level: config.LOG_LEVEL, pretty: process.stdout.isTTY === true && config.NODE_ENV !== 'production' });
   const { source, azurite } = await resolveStorage(config, log);
   try {
     const clients = createStorageClients(source, config);
@@ -113,7 +114,13 @@ export async function startServer(config: Config, opts: { demoData?: boolean; lo
         log.info('shutdown complete');
       })());
 
-    printBanner({ url, azurite, demoPassword, today: dateInZone(new Date(), config.EXPORT_TIMEZONE), location: config.storage.kind === 'embedded' && !config.storage.inMemory ? config.storage.location : undefined });
+    printBanner({
+      url,
+      azurite,
+      demoPassword,
+      today: dateInZone(new Date(), config.EXPORT_TIMEZONE),
+      location: config.storage.kind === 'embedded' && !config.storage.inMemory ? config.storage.location : undefined,
+    });
     return { url, port, services, azurite, shutdown };
   } catch (err) {
     await azurite?.stop();

@@ -36,11 +36,24 @@ export type ServiceConfig = Pick<
 >;
 
 /** Everything the app and the background work share, wired once. Nothing here starts timers or I/O. */
-export function createServices(config: ServiceConfig, clients: StorageClients, users: readonly User[], logger: Logger, metrics: Metrics = createMetrics()) {
+export function createServices(
+  config: ServiceConfig,
+  clients: StorageClients,
+  users: readonly User[],
+  logger: Logger,
+  metrics: Metrics = createMetrics(),
+) {
   const crash = crashHook(config.FAULT_CRASH_AT);
   const timeoutMs = config.STORAGE_TIMEOUT_MS;
   const store = new ExpenseStore(clients);
-  const approvals = new ApprovalService({ store, outbox: clients.outbox, queue: clients.queue, timeoutMs, timeZone: config.EXPORT_TIMEZONE, crash });
+  const approvals = new ApprovalService({
+    store,
+    outbox: clients.outbox,
+    queue: clients.queue,
+    timeoutMs,
+    timeZone: config.EXPORT_TIMEZONE,
+    crash,
+  });
   const poison = new PoisonQueue(clients.queue, clients.poison, timeoutMs);
   const consumerLog = logger.child({ component: 'consumer' });
   const consumer = new QueueConsumer({

@@ -28,9 +28,7 @@ export class Authenticator {
   private readonly ttl: number;
   private readonly cacheMax: number;
   // Unknown names are checked against this, so a miss costs the same as a wrong password.
-  private readonly decoy = parsePasswordHash(
-    'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-  )!;
+  private readonly decoy = parsePasswordHash('scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')!;
 
   constructor(users: readonly User[], opts: AuthenticatorOptions) {
     this.users = new Map(users.map((u) => [u.name, { user: u, hash: parsePasswordHash(u.passwordHash)! }]));

@@ -54,14 +54,18 @@ export function createGuard(opts: GuardOptions): (key: RouteKey) => RequestHandl
     return (req, res, next) => {
       if (tokenDigest && key === 'GET /metrics') {
         const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-        if (m && timingSafeEqual(digest(m[1]!), tokenDigest)) {
+        if (m && timingSafeEqual(digest(m[1]), tokenDigest)) {
           req.principal = { name: 'metrics-token', roles: [] };
           return next();
         }
       }
-      passport.authenticate('basic', { session: false }, (err: unknown, user: User | false) => {
+      const authenticate = passport.authenticate('basic', { session: false }, (err: unknown, user: User | false) => {
         if (err instanceof RateLimited) {
-          return next(new AppError('too_many_requests', 'Too many failed sign-in attempts; try again later.', { headers: { 'Retry-After': String(err.retryAfterSec) } }));
+          return next(
+            new AppError('too_many_requests', 'Too many failed sign-in attempts; try again later.', {
+              headers: { 'Retry-After': String(err.retryAfterSec) },
+            }),
+          );
         }
         if (err) return next(err);
         // One message for unknown user and wrong password: no user enumeration.
@@ -71,7 +75,8 @@ export function createGuard(opts: GuardOptions): (key: RouteKey) => RequestHandl
           return next(new AppError('forbidden', `This operation needs one of the roles: ${roles.join(', ')}.`));
         }
         next();
-      })(req, res, next);
+      }) as RequestHandler;
+      return authenticate(req, res, next);
     };
   };
 }

@@ -25,8 +25,8 @@ export function parsePasswordHash(value: string): ParsedHash | undefined {
   const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
   // N must be a power of two; cap the cost so a hostile config cannot stall startup or every login.
   if (N < 1024 || N > 1_048_576 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
-  const salt = Buffer.from(m[4]!, 'base64');
-  const hash = Buffer.from(m[5]!, 'base64');
+  const salt = Buffer.from(m[4], 'base64');
+  const hash = Buffer.from(m[5], 'base64');
   if (salt.length < 16 || hash.length < 16) return undefined;
   return { N, r, p, salt, hash };
 }

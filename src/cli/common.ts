@@ -43,7 +43,8 @@ export function config(opts: { requireUsers?: boolean } = {}): Config {
 export function positiveInt(max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`expected an integer from 1 to ${max}`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max)
+      throw new InvalidArgumentError(`expected an integer from 1 to ${max}`);
     return n;
   };
 }

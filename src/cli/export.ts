@@ -12,7 +12,12 @@ import { withStorage } from './storage';
 /** Same reader, same CSV as GET /exports/:date: the table's partition, page by page, with back-pressure. */
 async function writeCsv(table: TableClient, date: string, timeoutMs: number, sink: Writable, end: boolean): Promise<number> {
   let n = 0;
-  await pipeline(pageStream(readExportPages(table, date, timeoutMs)), csvStringifier((k) => (n += k)), sink, { end });
+  await pipeline(
+    pageStream(readExportPages(table, date, timeoutMs)),
+    csvStringifier((k) => (n += k)),
+    sink,
+    { end },
+  );
   return n;
 }
 
@@ -61,7 +66,9 @@ export async function exportCommand(o: { date: string; out?: string }): Promise<
       if ((err as NodeJS.ErrnoException).code === 'EPIPE') return; // the reader (head, a closed pipe) has all it wanted
       // Our deadlines abort storage calls; the SDK then reports a generic abort, so say what it was.
       const why = (err as Error).name === 'AbortError' ? `storage did not answer within ${t} ms` : oneLine((err as Error).message, 200);
-      throw new CliError(`export of ${o.date} failed${o.out ? `; ${o.out} was not written` : ' part-way; the output is incomplete'}: ${why}`);
+      throw new CliError(
+        `export of ${o.date} failed${o.out ? `; ${o.out} was not written` : ' part-way; the output is incomplete'}: ${why}`,
+      );
     }
   });
 }

@@ -24,7 +24,9 @@ export async function poisonReplayCommand(o: { max?: number; id?: string[] }): P
     const result = await poisonQueue(clients, cfg.STORAGE_TIMEOUT_MS).replay(o.max ?? ids?.size ?? 32, ids);
     printJson({ queue: cfg.APPROVALS_QUEUE, ...result });
     if (consumer === 'none' && result.replayed.length > 0) {
-      process.stderr.write(`expense-export: no server runs on ${embedded?.location}/; the replayed messages are handled when \`expense-export serve\` starts\n`);
+      process.stderr.write(
+        `expense-export: no server runs on ${embedded?.location}/; the replayed messages are handled when \`expense-export serve\` starts\n`,
+      );
     }
   });
 }

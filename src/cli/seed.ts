@@ -32,14 +32,18 @@ export function instantOn(date: string, timeZone: string): Date {
 /** Progress on a terminal only: a bar redrawn into a log file or a pipe is noise. */
 function progress(label: string, total: number): { update(n: number): void; stop(): void } {
   if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
-  const bar = new SingleBar({ format: `${label} [{bar}] {value}/{total} {percentage}% | {duration_formatted}`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  const bar = new SingleBar(
+    { format: `${label} [{bar}] {value}/{total} {percentage}% | {duration_formatted}`, stream: process.stderr, hideCursor: true },
+    Presets.shades_classic,
+  );
   bar.start(total, 0);
   return { update: (n) => bar.update(n), stop: () => bar.stop() };
 }
 
 async function exportedCount(table: TableClient, dates: string[], ids: ReadonlySet<string>, timeoutMs: number): Promise<number> {
   let n = 0;
-  for (const date of dates) for await (const page of readExportPages(table, date, timeoutMs)) for (const r of page) if (ids.has(r.rowKey)) n++;
+  for (const date of dates)
+    for await (const page of readExportPages(table, date, timeoutMs)) for (const r of page) if (ids.has(r.rowKey)) n++;
   return n;
 }
 
@@ -50,24 +54,44 @@ export async function seedCommand(o: SeedOptions): Promise<void> {
 
   await withStorage(cfg, 'seed', async (storage) => {
     if (o.wait && storage.consumer === 'none') {
-      throw new CliError(`--wait: no server is running on ${storage.embedded?.location}/ to export the approvals; start \`expense-export serve\` first`);
+      throw new CliError(
+        `--wait: no server is running on ${storage.embedded?.location}/ to export the approvals; start \`expense-export serve\` first`,
+      );
     }
     const { clients } = storage;
     const store = new ExpenseStore(clients);
-    const approvalDeps = { store, outbox: clients.outbox, queue: clients.queue, timeoutMs: cfg.STORAGE_TIMEOUT_MS, timeZone: cfg.EXPORT_TIMEZONE, crash: () => undefined };
+    const approvalDeps = {
+      store,
+      outbox: clients.outbox,
+      queue: clients.queue,
+      timeoutMs: cfg.STORAGE_TIMEOUT_MS,
+      timeZone: cfg.EXPORT_TIMEZONE,
+      crash: () => undefined,
+    };
     const firstDate = dateInZone(at ?? new Date(), cfg.EXPORT_TIMEZONE);
     const started = Date.now();
     const bar = progress(o.approve ? 'create+approve' : 'create', o.count);
     let ids: string[];
     try {
-      ids = await seedExpenses({ store, approvalDeps, count: o.count, approve: o.approve, approver: APPROVER, at, onProgress: (n) => bar.update(n) });
+      ids = await seedExpenses({
+        store,
+        approvalDeps,
+        count: o.count,
+        approve: o.approve,
+        approver: APPROVER,
+        at,
+        onProgress: (n) => bar.update(n),
+      });
     } finally {
       bar.stop();
     }
     const lastDate = dateInZone(at ?? new Date(), cfg.EXPORT_TIMEZONE);
     const dates = [...new Set([firstDate, lastDate])];
     const secs = ((Date.now() - started) / 1000).toFixed(1);
-    const out = [`seeded ${ids.length} expenses in ${secs} s${o.approve ? ` (${ids.length} approved by ${APPROVER}, approval date ${dates.join(' and ')})` : ' (state submitted)'}`, `storage: ${storage.description}`];
+    const out = [
+      `seeded ${ids.length} expenses in ${secs} s${o.approve ? ` (${ids.length} approved by ${APPROVER}, approval date ${dates.join(' and ')})` : ' (state submitted)'}`,
+      `storage: ${storage.description}`,
+    ];
     process.stdout.write(`${out.join('\n')}\n`);
     if (!o.approve) return;
 
@@ -86,7 +110,7 @@ export async function seedCommand(o: SeedOptions): Promise<void> {
     const waitStarted = Date.now();
     const deadline = waitStarted + o.waitTimeout * 1000;
     const wbar = progress('exported', want.size);
-    let done = 0;
+    let done: number;
     try {
       for (;;) {
         done = await exportedCount(clients.exports, dates, want, cfg.STORAGE_TIMEOUT_MS);
@@ -97,7 +121,12 @@ export async function seedCommand(o: SeedOptions): Promise<void> {
     } finally {
       wbar.stop();
     }
-    if (done < want.size) throw new CliError(`--wait: ${done} of ${want.size} export rows after ${o.waitTimeout} s; is a server consuming queue ${cfg.APPROVALS_QUEUE}?`);
-    process.stdout.write(`exported ${done}/${want.size} rows to ${cfg.EXPORT_TABLE} for ${dates.join(' and ')} in ${((Date.now() - waitStarted) / 1000).toFixed(1)} s\n`);
+    if (done < want.size)
+      throw new CliError(
+        `--wait: ${done} of ${want.size} export rows after ${o.waitTimeout} s; is a server consuming queue ${cfg.APPROVALS_QUEUE}?`,
+      );
+    process.stdout.write(
+      `exported ${done}/${want.size} rows to ${cfg.EXPORT_TABLE} for ${dates.join(' and ')} in ${((Date.now() - waitStarted) / 1000).toFixed(1)} s\n`,
+    );
   });
 }

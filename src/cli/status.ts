@@ -21,7 +21,10 @@ export async function statusCommand(): Promise<void> {
     // Approvals whose enqueue has not been confirmed yet (the sweeper's work list); one partition, counted up to a cap.
     const pending = await withDeadline(t * 3, undefined, async (abortSignal) => {
       let n = 0;
-      const rows = clients.outbox.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${OUTBOX_PARTITION}`, select: ['RowKey'] }, abortSignal });
+      const rows = clients.outbox.listEntities({
+        queryOptions: { filter: odata`PartitionKey eq ${OUTBOX_PARTITION}`, select: ['RowKey'] },
+        abortSignal,
+      });
       for await (const page of rows.byPage({ maxPageSize: OUTBOX_COUNT_CAP })) {
         n += page.length;
         if (n >= OUTBOX_COUNT_CAP) break;
@@ -34,7 +37,14 @@ export async function statusCommand(): Promise<void> {
       storage: {
         kind: cfg.storage.kind,
         description,
-        ...(embedded ? { location: embedded.location, server: embedded.server ? { pid: embedded.server.pid, command: embedded.server.command, since: embedded.server.startedAt } : null } : {}),
+        ...(embedded
+          ? {
+              location: embedded.location,
+              server: embedded.server
+                ? { pid: embedded.server.pid, command: embedded.server.command, since: embedded.server.startedAt }
+                : null,
+            }
+          : {}),
       },
       queues: { [cfg.APPROVALS_QUEUE]: main, [cfg.poisonQueue]: poison },
       outbox: { pending: pending >= OUTBOX_COUNT_CAP ? `${OUTBOX_COUNT_CAP}+` : pending },

@@ -3,7 +3,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
 import { createStorageClients, provisionStorage, type StorageClients } from '../storage/clients';
 import { azuriteConnectionString, type EmbeddedAzurite } from '../storage/embedded-azurite';
-import { AzuriteFolderBusyError, LOCK_FILE, isLive, portAnswers, readHolder, startExclusiveAzurite, type AzuriteHolder } from '../storage/azurite-lock';
+import {
+  AzuriteFolderBusyError,
+  LOCK_FILE,
+  isLive,
+  portAnswers,
+  readHolder,
+  startExclusiveAzurite,
+  type AzuriteHolder,
+} from '../storage/azurite-lock';
 import { CliError, oneLine } from './common';
 
 export interface CliStorage {
@@ -41,13 +49,18 @@ export async function withStorage<T>(cfg: Config, command: string, fn: (s: CliSt
       storage = { clients: createStorageClients(cfg.storage, cfg), description: describeAccount(cfg), consumer: 'unknown' };
     } else {
       if (cfg.storage.inMemory) {
-        throw new CliError('AZURITE_IN_MEMORY=true: in-memory embedded storage exists only inside `expense-export serve`; unset it to use the data folder, or set AZURE_STORAGE_CONNECTION_STRING');
+        throw new CliError(
+          'AZURITE_IN_MEMORY=true: in-memory embedded storage exists only inside `expense-export serve`; unset it to use the data folder, or set AZURE_STORAGE_CONNECTION_STRING',
+        );
       }
       const location = cfg.storage.location;
       const server = await runningHolder(location);
       if (server) {
         storage = {
-          clients: createStorageClients({ kind: 'connection-string', connectionString: azuriteConnectionString(server.tablePort!, server.queuePort!) }, cfg),
+          clients: createStorageClients(
+            { kind: 'connection-string', connectionString: azuriteConnectionString(server.tablePort!, server.queuePort!) },
+            cfg,
+          ),
           description: `embedded Azurite of expense-export ${server.command} (pid ${server.pid}), data in ${location}/`,
           consumer: server.command === 'serve' ? 'server' : 'none',
           embedded: { location, server },
@@ -75,7 +88,9 @@ export async function withStorage<T>(cfg: Config, command: string, fn: (s: CliSt
 
 function describeAccount(cfg: Config): string {
   if (cfg.storage.kind === 'connection-string') {
-    const account = /AccountName=([^;]+)/i.exec(cfg.storage.connectionString)?.[1] ?? (/UseDevelopmentStorage=true/i.test(cfg.storage.connectionString) ? 'devstoreaccount1' : 'unknown');
+    const account =
+      /AccountName=([^;]+)/i.exec(cfg.storage.connectionString)?.[1] ??
+      (/UseDevelopmentStorage=true/i.test(cfg.storage.connectionString) ? 'devstoreaccount1' : 'unknown');
     return `storage account ${account} (connection string)`;
   }
   if (cfg.storage.kind === 'identity') return `${cfg.storage.tableEndpoint} (DefaultAzureCredential)`;
@@ -94,7 +109,10 @@ async function runningHolder(location: string): Promise<AzuriteHolder | undefine
       return (await portAnswers(holder.tablePort)) ? holder : undefined;
     }
     // The holder is still starting Azurite: its ports appear in the lock file within seconds.
-    if (Date.now() > deadline) throw new CliError(`${location}/ is held by process ${holder.pid} (expense-export ${holder.command}), which has not started Azurite yet; retry shortly`);
+    if (Date.now() > deadline)
+      throw new CliError(
+        `${location}/ is held by process ${holder.pid} (expense-export ${holder.command}), which has not started Azurite yet; retry shortly`,
+      );
     await sleep(200);
   }
 }

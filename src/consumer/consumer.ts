@@ -157,7 +157,11 @@ export class QueueConsumer {
   private received(m: DequeuedMessageItem): Received {
     const decoded = decodeApproval(m.messageText);
     // Every line about a message carries its ids, so one grep follows an expense through retries.
-    const log = this.o.logger.child({ messageId: m.messageId, dequeueCount: m.dequeueCount, ...(decoded.ok ? { expenseId: decoded.message.expenseId } : {}) });
+    const log = this.o.logger.child({
+      messageId: m.messageId,
+      dequeueCount: m.dequeueCount,
+      ...(decoded.ok ? { expenseId: decoded.message.expenseId } : {}),
+    });
     return { lease: new MessageLease(m, this.o.queue, this.o.visibilityTimeoutSec, this.o.timeoutMs, log), decoded, log };
   }
 

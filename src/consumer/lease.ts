@@ -31,12 +31,15 @@ export class MessageLease {
 
   private schedule(): void {
     if (this.settled || this.lost) return;
-    this.timer = setTimeout(() => {
-      this.renewing = this.renew().finally(() => {
-        this.renewing = undefined;
-        this.schedule();
-      });
-    }, (this.visibilitySec * 1000) / 2);
+    this.timer = setTimeout(
+      () => {
+        this.renewing = this.renew().finally(() => {
+          this.renewing = undefined;
+          this.schedule();
+        });
+      },
+      (this.visibilitySec * 1000) / 2,
+    );
     this.timer.unref();
   }
 
@@ -67,7 +70,9 @@ export class MessageLease {
     await this.settle();
     if (this.lost) return false;
     try {
-      await withDeadline(this.timeoutMs, undefined, (abortSignal) => this.queue.deleteMessage(this.message.messageId, this.popReceipt, { abortSignal }));
+      await withDeadline(this.timeoutMs, undefined, (abortSignal) =>
+        this.queue.deleteMessage(this.message.messageId, this.popReceipt, { abortSignal }),
+      );
       return true;
     } catch (err) {
       if (!isLostLease(err)) throw err;

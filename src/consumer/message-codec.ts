@@ -8,7 +8,8 @@ export function encodeApproval(msg: ApprovalMessage): string {
   return Buffer.from(JSON.stringify(msg), 'utf8').toString('base64');
 }
 
-export type DecodeResult = { ok: true; message: ApprovalMessage } | { ok: false; code: 'bad_encoding' | 'bad_json' | 'bad_schema'; reason: string };
+export type DecodeResult =
+  { ok: true; message: ApprovalMessage } | { ok: false; code: 'bad_encoding' | 'bad_json' | 'bad_schema'; reason: string };
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -33,7 +34,11 @@ export function decodeApproval(text: string): DecodeResult {
   }
   const parsed = approvalMessageSchema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, code: 'bad_schema', reason: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+    return {
+      ok: false,
+      code: 'bad_schema',
+      reason: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+    };
   }
   return { ok: true, message: parsed.data };
 }

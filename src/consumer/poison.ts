@@ -44,7 +44,11 @@ export class PoisonQueue {
       withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.getProperties({ abortSignal })),
     ]);
     return {
-      entries: peeked.peekedMessageItems.map((m) => ({ ...parseEnvelope(m.messageText), messageId: m.messageId, insertedOn: m.insertedOn.toISOString() })),
+      entries: peeked.peekedMessageItems.map((m) => ({
+        ...parseEnvelope(m.messageText),
+        messageId: m.messageId,
+        insertedOn: m.insertedOn.toISOString(),
+      })),
       approximateCount: props.approximateMessagesCount ?? peeked.peekedMessageItems.length,
     };
   }
@@ -56,7 +60,11 @@ export class PoisonQueue {
    * not asked for stay invisible until the scan ends, so the scan moves past
    * them instead of receiving them again; then they are given back at once.
    */
-  async replay(max: number, messageIds: ReadonlySet<string> | undefined, signal?: AbortSignal): Promise<{ replayed: string[]; skipped: number }> {
+  async replay(
+    max: number,
+    messageIds: ReadonlySet<string> | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ replayed: string[]; skipped: number }> {
     const replayed: string[] = [];
     const held: Array<{ messageId: string; popReceipt: string }> = [];
     try {
@@ -72,8 +80,12 @@ export class PoisonQueue {
             continue;
           }
           const env = parseEnvelope(m.messageText);
-          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.main.sendMessage(env.body, { messageTimeToLive: -1, abortSignal }));
-          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.deleteMessage(m.messageId, m.popReceipt, { abortSignal }));
+          await withDeadline(this.timeoutMs, signal, (abortSignal) =>
+            this.main.sendMessage(env.body, { messageTimeToLive: -1, abortSignal }),
+          );
+          await withDeadline(this.timeoutMs, signal, (abortSignal) =>
+            this.poison.deleteMessage(m.messageId, m.popReceipt, { abortSignal }),
+          );
           replayed.push(m.messageId);
         }
         if (messageIds && replayed.length >= messageIds.size) break;
@@ -81,7 +93,11 @@ export class PoisonQueue {
     } finally {
       // Best effort: a message we fail to give back reappears when its 60 s visibility ends.
       await Promise.allSettled(
-        held.map((m) => withDeadline(this.timeoutMs, undefined, (abortSignal) => this.poison.updateMessage(m.messageId, m.popReceipt, undefined, 0, { abortSignal }))),
+        held.map((m) =>
+          withDeadline(this.timeoutMs, undefined, (abortSignal) =>
+            this.poison.updateMessage(m.messageId, m.popReceipt, undefined, 0, { abortSignal }),
+          ),
+        ),
       );
     }
     return { replayed, skipped: held.length };
@@ -99,5 +115,13 @@ export function parseEnvelope(text: string): PoisonEnvelope {
   } catch {
     // fall through: not ours
   }
-  return { kind: 'expense-export.poison/v1', body: text, reason: 'unknown (not written by expense-export)', code: 'foreign', failedAt: '', dequeueCount: 0, originalMessageId: '' };
+  return {
+    kind: 'expense-export.poison/v1',
+    body: text,
+    reason: 'unknown (not written by expense-export)',
+    code: 'foreign',
+    failedAt: '',
+    dequeueCount: 0,
+    originalMessageId: '',
+  };
 }

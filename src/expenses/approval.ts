@@ -48,9 +48,17 @@ export class ApprovalService {
       if (expense.state !== 'submitted') throw new AppError('conflict', `Expense ${id} is ${expense.state} and cannot be approved.`);
 
       const at = this.now();
-      const approved: Expense = { ...expense, state: 'approved', approvedAt: at.toISOString(), approver, approvalDate: dateInZone(at, this.d.timeZone) };
+      const approved: Expense = {
+        ...expense,
+        state: 'approved',
+        approvedAt: at.toISOString(),
+        approver,
+        approvalDate: dateInZone(at, this.d.timeZone),
+      };
       await this.call(signal, (abortSignal) =>
-        this.d.outbox.upsertEntity({ partitionKey: OUTBOX_PARTITION, rowKey: id, approvalDate: approved.approvalDate }, 'Replace', { abortSignal }),
+        this.d.outbox.upsertEntity({ partitionKey: OUTBOX_PARTITION, rowKey: id, approvalDate: approved.approvalDate }, 'Replace', {
+          abortSignal,
+        }),
       );
       try {
         await this.d.store.replace(approved, etag, signal);

@@ -12,13 +12,16 @@ const ITEMS = ['Taxi', 'Hotel night', 'Team lunch', 'Train ticket', 'Conference 
 export function demoExpense(i: number): NewExpense {
   const n = 1 + (i % 3);
   return {
-    employee: EMPLOYEES[i % EMPLOYEES.length]!,
-    costCenter: CENTERS[i % CENTERS.length]!,
-    reimbursementMethod: METHODS[i % METHODS.length]!,
+    employee: EMPLOYEES[i % EMPLOYEES.length],
+    costCenter: CENTERS[i % CENTERS.length],
+    reimbursementMethod: METHODS[i % METHODS.length],
     currency: 'USD',
     description: `Demo expense ${i + 1}`,
     // Cents chosen so naive float sums would show (0.1 + 0.2 ...).
-    items: Array.from({ length: n }, (_, k) => ({ description: ITEMS[(i + k) % ITEMS.length]!, amountMinor: BigInt(10 + randomInt(0, 20000)) })),
+    items: Array.from({ length: n }, (_, k) => ({
+      description: ITEMS[(i + k) % ITEMS.length],
+      amountMinor: BigInt(10 + randomInt(0, 20000)),
+    })),
   };
 }
 

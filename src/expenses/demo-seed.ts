@@ -13,7 +13,14 @@ export async function seedDemoData(s: Services, log: Logger): Promise<void> {
   } catch {
     // not seeded yet
   }
-  const approvalDeps = { store: s.store, outbox: s.clients.outbox, queue: s.clients.queue, timeoutMs: s.config.STORAGE_TIMEOUT_MS, timeZone: s.config.EXPORT_TIMEZONE, crash: () => undefined };
+  const approvalDeps = {
+    store: s.store,
+    outbox: s.clients.outbox,
+    queue: s.clients.queue,
+    timeoutMs: s.config.STORAGE_TIMEOUT_MS,
+    timeZone: s.config.EXPORT_TIMEZONE,
+    crash: () => undefined,
+  };
   const yesterday = new Date(Date.now() - 24 * 3600_000);
   await seedExpenses({ store: s.store, approvalDeps, count: 4, approve: true, approver: 'demo-manager', at: yesterday });
   await seedExpenses({ store: s.store, approvalDeps, count: 6, approve: true, approver: 'demo-manager' });

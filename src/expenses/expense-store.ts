@@ -21,7 +21,7 @@ export interface Versioned<T> {
 }
 
 function fromEntity(e: TableEntityResult<Record<string, unknown>>): Expense {
-  const pick = (k: string) => (typeof e[k] === 'string' ? (e[k] as string) : undefined);
+  const pick = (k: string) => (typeof e[k] === 'string' ? e[k] : undefined);
   return {
     id: e.partitionKey!,
     employee: pick('employee')!,
@@ -63,7 +63,12 @@ export class ExpenseStore {
       description: item.description,
       amountMinor: item.amountMinor.toString(),
     }));
-    await this.call(signal, (abortSignal) => this.c.items.submitTransaction(items.map((e) => ['upsert', e, 'Replace']), { abortSignal }));
+    await this.call(signal, (abortSignal) =>
+      this.c.items.submitTransaction(
+        items.map((e) => ['upsert', e, 'Replace']),
+        { abortSignal },
+      ),
+    );
     const expense: Expense = {
       id,
       employee: input.employee,
@@ -80,7 +85,9 @@ export class ExpenseStore {
 
   async get(id: string, signal?: AbortSignal): Promise<Versioned<Expense> | undefined> {
     try {
-      const e = await this.call(signal, (abortSignal) => this.c.expenses.getEntity<Record<string, unknown>>(id, EXPENSE_ROW, { abortSignal }));
+      const e = await this.call(signal, (abortSignal) =>
+        this.c.expenses.getEntity<Record<string, unknown>>(id, EXPENSE_ROW, { abortSignal }),
+      );
       return { value: fromEntity(e), etag: e.etag };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -92,7 +99,10 @@ export class ExpenseStore {
     return this.call(signal, async (abortSignal) => {
       const out: ExpenseItem[] = [];
       const pages = this.c.items
-        .listEntities<ItemEntity>({ queryOptions: { filter: odata`PartitionKey eq ${id}`, select: ['RowKey', 'description', 'amountMinor'] }, abortSignal })
+        .listEntities<ItemEntity>({
+          queryOptions: { filter: odata`PartitionKey eq ${id}`, select: ['RowKey', 'description', 'amountMinor'] },
+          abortSignal,
+        })
         .byPage({ maxPageSize: 1000 });
       for await (const page of pages) {
         for (const e of page) out.push({ description: e.description, amountMinor: BigInt(e.amountMinor) });

@@ -46,7 +46,7 @@ const text = (max: number) =>
     .trim()
     .min(1)
     .max(max)
-    .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain control characters');
+    .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters');
 
 /** Domain validation beyond the OpenAPI schema: currency-aware exact amounts. */
 export const newExpenseSchema = z
@@ -75,10 +75,9 @@ export const newExpenseSchema = z
 export type NewExpense = z.output<typeof newExpenseSchema>;
 
 /** The approval message: small, and everything else is read from the tables. */
-export const approvalMessageSchema = z
-  .object({
-    expenseId: z.string().regex(KEY_PATTERN, 'expenseId violates table key rules'),
-    approvalDate: z.string().refine(isCalendarDate, 'approvalDate must be a real YYYY-MM-DD date'),
-  });
+export const approvalMessageSchema = z.object({
+  expenseId: z.string().regex(KEY_PATTERN, 'expenseId violates table key rules'),
+  approvalDate: z.string().refine(isCalendarDate, 'approvalDate must be a real YYYY-MM-DD date'),
+});
 // Unknown extra fields are ignored (not poisoned) so the producer can add fields without a lockstep deploy.
 export type ApprovalMessage = z.infer<typeof approvalMessageSchema>;

@@ -15,7 +15,13 @@ export const CSV_COLUMNS = [
 
 // Text that a person typed or picked. `rowKey`, `approvedAt` and `amount` are
 // formatted by the server and stay as they are, so numbers remain numbers.
-const USER_TEXT: ReadonlySet<string> = new Set<keyof ExportRecord>(['approver', 'employee', 'costCenter', 'reimbursementMethod', 'currency']);
+const USER_TEXT: ReadonlySet<string> = new Set<keyof ExportRecord>([
+  'approver',
+  'employee',
+  'costCenter',
+  'reimbursementMethod',
+  'currency',
+]);
 
 // = + - @ TAB CR start a formula in Excel/LibreOffice/Sheets (OWASP "CSV Injection"), as do their
 // full-width forms in some locales. A leading apostrophe is guarded too, so that stripping exactly
@@ -37,7 +43,10 @@ const OPTIONS = {
   record_delimiter: 'windows',
   // With a CRLF record delimiter csv-stringify would leave a lone CR or LF unquoted.
   quote_record_delimiter: true,
-  cast: { string: (value: string, ctx: CastingContext) => (ctx.column !== undefined && USER_TEXT.has(String(ctx.column)) ? neutralizeCell(value) : value) },
+  cast: {
+    string: (value: string, ctx: CastingContext) =>
+      ctx.column !== undefined && USER_TEXT.has(String(ctx.column)) ? neutralizeCell(value) : value,
+  },
 } satisfies Options;
 
 /**

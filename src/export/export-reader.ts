@@ -2,7 +2,10 @@ import { odata, type TableClient, type TableEntityQueryOptions } from '@azure/da
 import { Deadline } from '../storage/deadline';
 import { EXPORT_SELECT, type ExportRow } from './export-row';
 
-export type ExportRecord = Pick<ExportRow, 'rowKey' | 'approvedAt' | 'approver' | 'employee' | 'costCenter' | 'reimbursementMethod' | 'currency' | 'amount'>;
+export type ExportRecord = Pick<
+  ExportRow,
+  'rowKey' | 'approvedAt' | 'approver' | 'employee' | 'costCenter' | 'reimbursementMethod' | 'currency' | 'amount'
+>;
 /** A page as the SDK returns it: a continuation token means more pages follow. */
 export type ExportPage = ExportRecord[] & { continuationToken?: string };
 
@@ -36,7 +39,12 @@ export function exportQuery(date: string): TableEntityQueryOptions {
  * pages. Each page request has its own deadline, which runs only while that
  * request is in flight (a slow client is not a slow storage).
  */
-export async function* readExportPages(table: TableClient, date: string, timeoutMs: number, signal?: AbortSignal): AsyncGenerator<ExportPage> {
+export async function* readExportPages(
+  table: TableClient,
+  date: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): AsyncGenerator<ExportPage> {
   // Our own signal, so that a caller who stops early also cancels the page read ahead.
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal?.reason);

@@ -16,7 +16,16 @@ export interface ExportRow {
 }
 
 /** The properties the CSV needs: the `$select` of every export read. */
-export const EXPORT_SELECT = ['RowKey', 'approvedAt', 'approver', 'employee', 'costCenter', 'reimbursementMethod', 'currency', 'amount'] as const;
+export const EXPORT_SELECT = [
+  'RowKey',
+  'approvedAt',
+  'approver',
+  'employee',
+  'costCenter',
+  'reimbursementMethod',
+  'currency',
+  'amount',
+] as const;
 
 export class NotExportableError extends Error {}
 

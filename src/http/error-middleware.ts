@@ -43,7 +43,10 @@ interface HttpLikeError {
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (isTransientStorageError(err)) {
-    return new AppError('storage_unavailable', 'Storage is unreachable; try again shortly.', { headers: { 'Retry-After': '5' }, cause: err });
+    return new AppError('storage_unavailable', 'Storage is unreachable; try again shortly.', {
+      headers: { 'Retry-After': '5' },
+      cause: err,
+    });
   }
   const e = (err ?? {}) as HttpLikeError;
   const status = e.status ?? e.statusCode;
@@ -51,7 +54,11 @@ export function toAppError(err: unknown): AppError {
     const code: ErrorCode = status === 400 && e.errors ? 'validation_failed' : (BY_STATUS[status] ?? 'bad_request');
     const errors = e.errors?.map((x) => ({ path: x.path, message: x.message }));
     const message =
-      e.type === 'entity.parse.failed' ? 'Request body is not valid JSON.' : code === 'validation_failed' ? 'The request does not match the API schema.' : (errors?.[0]?.message ?? TITLES[code]);
+      e.type === 'entity.parse.failed'
+        ? 'Request body is not valid JSON.'
+        : code === 'validation_failed'
+          ? 'The request does not match the API schema.'
+          : (errors?.[0]?.message ?? TITLES[code]);
     return new AppError(code, message, errors ? { errors } : {});
   }
   return new AppError('internal', 'An unexpected error occurred.', { cause: err });

@@ -46,9 +46,12 @@ export function parseAmount(input: unknown, currency: string): ParseAmountResult
   const digits = minorDigits(currency);
   const frac = m[2] ?? '';
   if (frac.length > digits) {
-    return { ok: false, reason: digits === 0 ? `${currency} has no minor unit; use a whole number` : `${currency} allows at most ${digits} decimal places` };
+    return {
+      ok: false,
+      reason: digits === 0 ? `${currency} has no minor unit; use a whole number` : `${currency} allows at most ${digits} decimal places`,
+    };
   }
-  const minor = BigInt(m[1]!) * 10n ** BigInt(digits) + BigInt(frac.padEnd(digits, '0') || '0');
+  const minor = BigInt(m[1]) * 10n ** BigInt(digits) + BigInt(frac.padEnd(digits, '0') || '0');
   if (minor <= 0n) return { ok: false, reason: 'must be greater than zero' };
   if (minor > MAX_AMOUNT_MAJOR * 10n ** BigInt(digits)) return { ok: false, reason: `must not exceed ${MAX_AMOUNT_MAJOR}` };
   return { ok: true, minor };

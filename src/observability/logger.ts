@@ -27,6 +27,7 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions): Logger {
   const base = { level: opts.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
   if (opts.destination) return pino(base, opts.destination);
-  if (opts.pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+  if (opts.pretty)
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
   return pino(base);
 }

@@ -7,7 +7,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   const registers = [registry];
   return {
     registry,
-    httpRequests: new Counter({ name: 'http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers }),
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
     httpDuration: new Histogram({
       name: 'http_request_duration_seconds',
       help: 'HTTP request duration by route',
@@ -15,7 +20,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
-    messages: new Counter({ name: 'consumer_messages_total', help: 'Queue messages by outcome (deleted, retried, poisoned, lost, abandoned)', labelNames: ['outcome'], registers }),
+    messages: new Counter({
+      name: 'consumer_messages_total',
+      help: 'Queue messages by outcome (deleted, retried, poisoned, lost, abandoned)',
+      labelNames: ['outcome'],
+      registers,
+    }),
     handlerDuration: new Histogram({
       name: 'consumer_handler_duration_seconds',
       help: 'Time from receive to settle for one message',
@@ -28,7 +38,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
       registers,
     }),
-    queueDepth: new Gauge({ name: 'queue_depth', help: 'Approximate message count (refreshed periodically)', labelNames: ['queue'], registers }),
+    queueDepth: new Gauge({
+      name: 'queue_depth',
+      help: 'Approximate message count (refreshed periodically)',
+      labelNames: ['queue'],
+      registers,
+    }),
     exportRows: new Counter({ name: 'export_rows_streamed_total', help: 'CSV rows written to export responses', registers }),
   };
 }

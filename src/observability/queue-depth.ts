@@ -4,7 +4,9 @@ import type { Metrics } from './metrics';
 
 /** The service's approximate message count of one queue (a storage call). */
 export function queueDepth(queue: StorageClients['queue'], timeoutMs: number): Promise<number> {
-  return withDeadline(timeoutMs, undefined, (abortSignal) => queue.getProperties({ abortSignal })).then((p) => p.approximateMessagesCount ?? 0);
+  return withDeadline(timeoutMs, undefined, (abortSignal) => queue.getProperties({ abortSignal })).then(
+    (p) => p.approximateMessagesCount ?? 0,
+  );
 }
 
 /** Queue depths are a storage call each, so they are refreshed on a timer, not per scrape. */

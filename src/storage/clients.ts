@@ -37,7 +37,10 @@ const isInsecure = (cs: string) => /DefaultEndpointsProtocol=http;|UseDevelopmen
  */
 export function createStorageClients(
   source: ResolvedStorage,
-  names: Pick<Config, 'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue' | 'STORAGE_TIMEOUT_MS'>,
+  names: Pick<
+    Config,
+    'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue' | 'STORAGE_TIMEOUT_MS'
+  >,
   credentialFactory: () => TokenCredential = defaultCredential,
 ): StorageClients {
   let table: (name: string) => TableClient;

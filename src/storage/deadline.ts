@@ -47,7 +47,11 @@ export class Deadline {
 }
 
 /** Runs one storage call with its own deadline, chained to an optional parent signal. */
-export async function withDeadline<T>(ms: number, parent: AbortSignal | undefined, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withDeadline<T>(
+  ms: number,
+  parent: AbortSignal | undefined,
+  call: (abortSignal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const d = new Deadline(ms, parent);
   d.arm();
   try {

@@ -44,9 +44,18 @@ export async function startAzurite(opts: AzuriteOptions): Promise<EmbeddedAzurit
     '--disableTelemetry',
     '--skipApiVersionCheck',
     '--silent',
-    '--blobHost', '127.0.0.1', '--blobPort', '0',
-    '--queueHost', '127.0.0.1', '--queuePort', String(opts.queuePort ?? 0),
-    '--tableHost', '127.0.0.1', '--tablePort', String(opts.tablePort ?? 0),
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    '0',
+    '--queueHost',
+    '127.0.0.1',
+    '--queuePort',
+    String(opts.queuePort ?? 0),
+    '--tableHost',
+    '127.0.0.1',
+    '--tablePort',
+    String(opts.tablePort ?? 0),
   ];
   if (opts.inMemory) args.push('--inMemoryPersistence');
   else {
@@ -58,10 +67,10 @@ export async function startAzurite(opts: AzuriteOptions): Promise<EmbeddedAzurit
   const argv = watchdog ? [join(__dirname, 'azurite-watchdog.js'), bin, ...args] : [bin, ...args];
   const child = spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   // Never let these pipes keep our event loop alive or block on a full buffer.
-  child.stdin!.on('error', () => undefined);
+  child.stdin.on('error', () => undefined);
   const ports = await readPorts(child, opts.startTimeoutMs ?? 30000);
-  child.stdout!.resume();
-  child.stderr!.resume();
+  child.stdout.resume();
+  child.stderr.resume();
   return {
     ...ports,
     connectionString: azuriteConnectionString(ports.tablePort, ports.queuePort),
@@ -78,7 +87,7 @@ function readPorts(child: ChildProcess, timeoutMs: number): Promise<{ tablePort:
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       for (const m of out.matchAll(/Azurite (Table|Queue) service is successfully listening at http:\/\/[^:]+:(\d+)/g)) {
-        found[m[1]!.toLowerCase() as 'table' | 'queue'] = Number(m[2]);
+        found[m[1].toLowerCase() as 'table' | 'queue'] = Number(m[2]);
       }
       if (found.table && found.queue) {
         cleanup();

@@ -46,5 +46,10 @@ export const isPreconditionFailed = (err: unknown): boolean => statusOf(err) ===
 export function isLostLease(err: unknown): boolean {
   const status = statusOf(err);
   const code = (err as StorageErrorLike).code ?? '';
-  return status === 404 || code === 'PopReceiptMismatch' || code === 'MessageNotFound' || (status === 400 && /PopReceipt/i.test(String((err as Error).message)));
+  return (
+    status === 404 ||
+    code === 'PopReceiptMismatch' ||
+    code === 'MessageNotFound' ||
+    (status === 400 && /PopReceipt/i.test(String((err as Error).message)))
+  );
 }

@@ -29,7 +29,9 @@ beforeAll(async () => {
     LOG_LEVEL: 'warn',
   };
   server = await serve(env);
-  const seeded = await cli(['seed', '--count', '5', '--date', DATE, '--approve', '--wait', '--wait-timeout', '60'], env, { timeoutMs: 90_000 });
+  const seeded = await cli(['seed', '--count', '5', '--date', DATE, '--approve', '--wait', '--wait-timeout', '60'], env, {
+    timeoutMs: 90_000,
+  });
   if (seeded.code !== 0) throw new Error(`seed failed: ${seeded.stderr}`);
   profile = mkdtempSync(join(tmpdir(), 'ee-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
@@ -37,7 +39,16 @@ beforeAll(async () => {
     headless: true,
     acceptDownloads: true,
     viewport: { width: 1280, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -89,7 +100,7 @@ test('Swagger UI at /docs: authorize with Basic, try GET /exports/{date}, get 20
 
   // Content-Disposition: attachment makes Swagger UI offer the body as a file: fetch it the way a user would.
   const [download] = await Promise.all([page.waitForEvent('download'), live.getByText('Download file').click()]);
-  const csv = readFileSync((await download.path())!, 'utf8');
+  const csv = readFileSync(await download.path(), 'utf8');
   const lines = csv.trimEnd().split('\r\n');
   expect(lines[0]).toBe('expense_id,approved_at,approver,employee,cost_center,reimbursement_method,currency,amount');
   expect(lines).toHaveLength(6);
@@ -100,7 +111,11 @@ test('Swagger UI at /docs: authorize with Basic, try GET /exports/{date}, get 20
   await page.evaluate('window.scrollTo(0, 0)');
   const from = (await op.boundingBox())!;
   const to = (await live.boundingBox())!;
-  await page.screenshot({ path: SCREENSHOT, fullPage: true, clip: { x: from.x, y: from.y, width: from.width, height: to.y + to.height - from.y } });
+  await page.screenshot({
+    path: SCREENSHOT,
+    fullPage: true,
+    clip: { x: from.x, y: from.y, width: from.width, height: to.y + to.height - from.y },
+  });
   expect(existsSync(SCREENSHOT)).toBe(true);
   expect(errors).toEqual([]);
 });

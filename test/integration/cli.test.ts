@@ -53,14 +53,21 @@ describe('input errors and help', () => {
     expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^expense-export: invalid configuration: LOG_LEVEL: /)]);
   });
 
-  test.each([[[]], [['serve']], [['hash-password']], [['seed']], [['export']], [['poison']], [['poison', 'list']], [['poison', 'replay']], [['status']]])(
-    '%j --help',
-    async (args) => {
-      const r = await cli([...args, '--help']);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^Usage: expense-export${args.length ? ` ${args.join(' ')}` : ''} `));
-    },
-  );
+  test.each([
+    [[]],
+    [['serve']],
+    [['hash-password']],
+    [['seed']],
+    [['export']],
+    [['poison']],
+    [['poison', 'list']],
+    [['poison', 'replay']],
+    [['status']],
+  ])('%j --help', async (args) => {
+    const r = await cli([...args, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: expense-export${args.length ? ` ${args.join(' ')}` : ''} `));
+  });
 
   test('hash-password prints a hash that verifies', async () => {
     const r = await cli(['hash-password'], {}, { input: `${PASSWORD}\n` });
@@ -73,7 +80,10 @@ describe('input errors and help', () => {
 });
 
 describe('against a configured storage account (the test Azurite)', () => {
-  const storageEnv = (names = uniqueNames()) => ({ names, env: { AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(), ...namesEnv(names) } });
+  const storageEnv = (names = uniqueNames()) => ({
+    names,
+    env: { AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(), ...namesEnv(names) },
+  });
 
   test('seed --count 500 --approve with a server running: 500 export rows, the same CSV as GET /exports/:date', async () => {
     const { names, env } = storageEnv();
@@ -81,7 +91,9 @@ describe('against a configured storage account (the test Azurite)', () => {
     const server = await serve({ ...env, AUTH_USERS: users, LOG_LEVEL: 'info', CONSUMER_MAX_IDLE_MS: '200' });
     try {
       const date = '2026-03-14';
-      const seeded = await cli(['seed', '--count', '500', '--date', date, '--approve', '--wait', '--wait-timeout', '150'], env, { timeoutMs: 170_000 });
+      const seeded = await cli(['seed', '--count', '500', '--date', date, '--approve', '--wait', '--wait-timeout', '150'], env, {
+        timeoutMs: 170_000,
+      });
       expect(seeded.stderr).toBe(''); // not a TTY: no progress bar redrawn into a log
       expect(seeded.code).toBe(0);
       expect(seeded.stdout).toMatch(/^seeded 500 expenses in [\d.]+ s \(500 approved by cli-seed, approval date 2026-03-14\)$/m);
@@ -91,10 +103,10 @@ describe('against a configured storage account (the test Azurite)', () => {
       const exported = await cli(['export', '--date', date, '--out', out], env);
       expect(exported).toMatchObject({ code: 0, stderr: `expense-export: wrote 500 rows for ${date} to ${out}\n` });
       const file = readFileSync(out, 'utf8');
-      const rows = parse(file, { columns: true }) as Array<Record<string, string>>;
+      const rows = parse<Record<string, string>>(file, { columns: true });
       expect(rows).toHaveLength(500);
       expect(new Set(rows.map((r) => r.expense_id)).size).toBe(500);
-      expect(rows.every((r) => r.approver === 'cli-seed' && r.approved_at!.startsWith(date))).toBe(true);
+      expect(rows.every((r) => r.approver === 'cli-seed' && r.approved_at.startsWith(date))).toBe(true);
 
       const http = await fetch(`${server.url}/exports/${date}`, { headers: { Authorization: basic('onprem') } });
       expect(http.status).toBe(200);
@@ -140,16 +152,24 @@ describe('against a configured storage account (the test Azurite)', () => {
     const { names, env } = storageEnv();
     const clients = await testClients(names);
     const body = encodeApproval({ expenseId: 'exp-1', approvalDate: '2026-03-14' });
-    await new PoisonQueue(clients.queue, clients.poison, 5000).add({ body, reason: 'failed 5 times', code: 'retries_exhausted', dequeueCount: 5, originalMessageId: 'orig-1' });
+    await new PoisonQueue(clients.queue, clients.poison, 5000).add({
+      body,
+      reason: 'failed 5 times',
+      code: 'retries_exhausted',
+      dequeueCount: 5,
+      originalMessageId: 'orig-1',
+    });
 
-    const listed = json<{ approximateCount: number; messages: Array<{ messageId: string; code: string; reason: string; body: string }> }>(await cli(['poison', 'list'], env));
+    const listed = json<{ approximateCount: number; messages: Array<{ messageId: string; code: string; reason: string; body: string }> }>(
+      await cli(['poison', 'list'], env),
+    );
     expect(listed.approximateCount).toBe(1);
     expect(listed.messages).toEqual([expect.objectContaining({ code: 'retries_exhausted', reason: 'failed 5 times', body })]);
 
     const other = await cli(['poison', 'replay', '--id', 'not-a-poison-id'], env);
     expect(json(other)).toEqual({ queue: names.APPROVALS_QUEUE, replayed: [], skipped: 1 });
-    const replayed = await cli(['poison', 'replay', '--id', listed.messages[0]!.messageId], env);
-    expect(json(replayed)).toEqual({ queue: names.APPROVALS_QUEUE, replayed: [listed.messages[0]!.messageId], skipped: 0 });
+    const replayed = await cli(['poison', 'replay', '--id', listed.messages[0].messageId], env);
+    expect(json(replayed)).toEqual({ queue: names.APPROVALS_QUEUE, replayed: [listed.messages[0].messageId], skipped: 0 });
 
     const peeked = await clients.queue.peekMessages({ numberOfMessages: 32 });
     expect(peeked.peekedMessageItems.map((m) => m.messageText)).toEqual([body]);
@@ -174,12 +194,25 @@ describe('export --out when storage fails part-way', () => {
       const clients = await testClients(names, azurite.connectionString);
       const date = '2026-05-05';
       // Five pages, so the export is still reading when storage freezes.
-      await seedExportRows(clients.exports, date, 5000, (i) => ({ rowKey: `e${String(i).padStart(5, '0')}`, approvedAt: `${date}T10:00:00.000Z`, approver: 'a', employee: 'E', costCenter: 'CC', reimbursementMethod: 'cash', currency: 'USD', amount: '1.00' }));
+      await seedExportRows(clients.exports, date, 5000, (i) => ({
+        rowKey: `e${String(i).padStart(5, '0')}`,
+        approvedAt: `${date}T10:00:00.000Z`,
+        approver: 'a',
+        employee: 'E',
+        costCenter: 'CC',
+        reimbursementMethod: 'cash',
+        currency: 'USD',
+        amount: '1.00',
+      }));
       const dir = tmp();
       const out = join(dir, 'day.csv');
       writeFileSync(out, 'previous complete file\n');
 
-      const running = cli(['export', '--date', date, '--out', out], { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString, STORAGE_TIMEOUT_MS: '500', ...namesEnv(names) });
+      const running = cli(['export', '--date', date, '--out', out], {
+        AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+        STORAGE_TIMEOUT_MS: '500',
+        ...namesEnv(names),
+      });
       // Freeze storage the moment the export starts writing its temporary file.
       await waitFor(async () => readdirSync(dir).some((f) => f.endsWith('.partial')), 30_000, 5);
       process.kill(azurite.pid, 'SIGSTOP');
@@ -197,7 +230,7 @@ describe('export --out when storage fails part-way', () => {
 });
 
 describe('embedded storage (nothing configured)', () => {
-  test('without a server the CLI runs its own Azurite on .azurite; with one it uses the server\'s; a second server refuses', async () => {
+  test("without a server the CLI runs its own Azurite on .azurite; with one it uses the server's; a second server refuses", async () => {
     const cwd = tmp();
     const date = '2026-04-01';
     const alone = await cli(['seed', '--count', '3', '--date', date, '--approve'], {}, { cwd });
@@ -211,7 +244,11 @@ describe('embedded storage (nothing configured)', () => {
       const status = json<{ storage: { server: { pid: number; command: string } | null } }>(await cli(['status'], {}, { cwd }));
       expect(status.storage.server).toMatchObject({ pid: server.child.pid, command: 'serve' });
 
-      const more = await cli(['seed', '--count', '2', '--date', date, '--approve', '--wait', '--wait-timeout', '60'], {}, { cwd, timeoutMs: 70_000 });
+      const more = await cli(
+        ['seed', '--count', '2', '--date', date, '--approve', '--wait', '--wait-timeout', '60'],
+        {},
+        { cwd, timeoutMs: 70_000 },
+      );
       expect(more.code).toBe(0);
       expect(more.stdout).toMatch(new RegExp(`storage: embedded Azurite of expense-export serve \\(pid ${server.child.pid}\\)`));
       expect(more.stdout).toMatch(/^exported 2\/2 rows/m);
@@ -224,7 +261,10 @@ describe('embedded storage (nothing configured)', () => {
       const second = await cli(['serve', '--no-demo'], { PORT: '0' }, { cwd });
       expectOneLineFailure(second, new RegExp(`\\.azurite is in use by process ${server.child.pid} \\(expense-export serve\\)`));
 
-      expectOneLineFailure(await cli(['status'], { AZURITE_IN_MEMORY: 'true' }, { cwd }), /AZURITE_IN_MEMORY=true: in-memory embedded storage exists only inside `expense-export serve`/);
+      expectOneLineFailure(
+        await cli(['status'], { AZURITE_IN_MEMORY: 'true' }, { cwd }),
+        /AZURITE_IN_MEMORY=true: in-memory embedded storage exists only inside `expense-export serve`/,
+      );
     } finally {
       expect(await server.stop()).toBe(0);
     }
@@ -236,13 +276,20 @@ describe('embedded storage (nothing configured)', () => {
     ['a dead pid', 2 ** 30],
     // Alive, but nothing listens on its ports: the pid was reused after a restart (a container's pid 1).
     ['a reused pid', process.pid],
-  ])('a lock left behind with %s does not block', async (_what, pid) => {
-    const cwd = tmp();
-    const dir = join(cwd, '.azurite');
-    mkdirSync(dir);
-    writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid, command: 'serve', startedAt: '2026-01-01T00:00:00.000Z', tablePort: 1, queuePort: 2 }));
-    const r = await cli(['status'], {}, { cwd });
-    expect(r.code).toBe(0);
-    expect(json<{ storage: { server: unknown } }>(r).storage.server).toBeNull();
-  }, 60_000);
+  ])(
+    'a lock left behind with %s does not block',
+    async (_what, pid) => {
+      const cwd = tmp();
+      const dir = join(cwd, '.azurite');
+      mkdirSync(dir);
+      writeFileSync(
+        join(dir, LOCK_FILE),
+        JSON.stringify({ pid, command: 'serve', startedAt: '2026-01-01T00:00:00.000Z', tablePort: 1, queuePort: 2 }),
+      );
+      const r = await cli(['status'], {}, { cwd });
+      expect(r.code).toBe(0);
+      expect(json<{ storage: { server: unknown } }>(r).storage.server).toBeNull();
+    },
+    60_000,
+  );
 });

@@ -66,7 +66,8 @@ function expectTraceable(lines: Line[], unreadable: ReadonlySet<string> = new Se
   expect(about.length).toBeGreaterThan(0);
   for (const l of about) {
     expect({ msg: l.msg, dequeueCount: l.dequeueCount }).toEqual({ msg: l.msg, dequeueCount: expect.any(Number) });
-    if (!unreadable.has(l.messageId!)) expect({ msg: l.msg, expenseId: l.expenseId }).toEqual({ msg: l.msg, expenseId: expect.any(String) });
+    if (!unreadable.has(l.messageId!))
+      expect({ msg: l.msg, expenseId: l.expenseId }).toEqual({ msg: l.msg, expenseId: expect.any(String) });
   }
 }
 
@@ -84,15 +85,13 @@ test('outcome lines carry messageId, dequeueCount and expenseId', async () => {
 });
 
 test('lease lines (renewal found the message gone) carry them too', async () => {
-  let clear: (() => Promise<unknown>) | undefined;
+  const clients = await testClients();
   const handle = async () => {
     // Someone else takes the message away while we hold it: the next renewal finds it gone.
-    await clear!();
+    await clients.queue.clearMessages();
     await sleep(1500);
     return ok();
   };
-  const clients = await testClients();
-  clear = () => clients.queue.clearMessages();
   const lines = await run(handle, [msg('taken-away')], 1, clients);
   expect(lines.find((l) => l.msg.startsWith('lease lost'))).toMatchObject({ expenseId: 'taken-away', dequeueCount: 1 });
   expect(lines.find((l) => l.outcome)).toMatchObject({ outcome: 'lost', expenseId: 'taken-away' });

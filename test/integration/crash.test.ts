@@ -68,9 +68,10 @@ test('crash after the approval is saved and before it is enqueued: after a resta
   const { id } = await s.store.create(demoExpense(7), new Date());
 
   const crashing = await start(env({ FAULT_CRASH_AT: 'after-approve-save' }));
-  const answer = await fetch(`${crashing.url}/expenses/${id}/approve`, { method: 'POST', headers: { authorization: basic('approver') } }).catch(
-    (err: Error) => err,
-  );
+  const answer = await fetch(`${crashing.url}/expenses/${id}/approve`, {
+    method: 'POST',
+    headers: { authorization: basic('approver') },
+  }).catch((err: Error) => err);
   // The process died mid-request: no answer at all, only a dropped connection.
   expect(answer).toMatchObject({ name: 'TypeError', message: 'fetch failed' });
   expect(await crashing.exited).toEqual({ code: null, signal: 'SIGKILL' });

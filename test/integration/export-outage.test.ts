@@ -29,7 +29,11 @@ let base: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'export-outage-'));
   azurite = await AzuriteProcess.start(dir);
-  s = await testServices({ users: await testUsers(), clients: await testClients(uniqueNames(), azurite.connectionString), config: { STORAGE_TIMEOUT_MS: 4000 } });
+  s = await testServices({
+    users: await testUsers(),
+    clients: await testClients(uniqueNames(), azurite.connectionString),
+    config: { STORAGE_TIMEOUT_MS: 4000 },
+  });
   await seedExportRows(s.clients.exports, DATE, ROWS, (i) => ({
     rowKey: `exp-${String(i).padStart(5, '0')}`,
     approvedAt: `${DATE}T10:00:00.000Z`,
@@ -73,7 +77,9 @@ function download(path: string): Promise<Download> {
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('error', (err) => (error = err.message));
-      res.on('close', () => resolve({ status: res.statusCode!, headers: res.headers, body, complete: res.complete, error, ms: Date.now() - t0 }));
+      res.on('close', () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body, complete: res.complete, error, ms: Date.now() - t0 }),
+      );
     });
     req.on('error', reject);
   });

@@ -49,20 +49,20 @@ describe('GET /exports/:date', () => {
     const lines = res.text.split('\r\n');
     expect(lines[0]).toBe(HEADER);
     expect(lines.at(-1)).toBe('');
-    const rows = parse(res.text, { columns: true }) as Array<Record<string, string>>;
+    const rows = parse<Record<string, string>>(res.text, { columns: true });
     expect(rows.map((r) => r.expense_id)).toEqual(['a-1', 'b-2', 'c-3', 'd-4']);
     expect(rows.map((r) => r.amount)).toEqual(['1.00', '1.00', '1200', '1.00']);
   });
 
   test('formula-looking cells are neutralized and round-trip once the guard is removed', async () => {
     const res = await request(app).get(`/exports/${DATE}`).set('Authorization', basic('admin'));
-    const rows = parse(res.text, { columns: true }) as Array<Record<string, string>>;
+    const rows = parse<Record<string, string>>(res.text, { columns: true });
     const byId = Object.fromEntries(rows.map((r) => [r.expense_id, r.employee]));
     expect(byId['b-2']).toBe(`'=HYPERLINK("http://evil","x")`);
     expect(byId['c-3']).toBe("'＠SUM(A1)");
     expect(byId['d-4']).toBe("'-2+3");
     expect(byId['a-1']).toBe('Smith, "Jay"');
-    expect(rows.map((r) => unneutralizeCell(r.employee!))).toEqual(['Smith, "Jay"', '=HYPERLINK("http://evil","x")', '＠SUM(A1)', '-2+3']);
+    expect(rows.map((r) => unneutralizeCell(r.employee))).toEqual(['Smith, "Jay"', '=HYPERLINK("http://evil","x")', '＠SUM(A1)', '-2+3']);
   });
 
   test('a valid date without rows gives the header row alone', async () => {
@@ -71,13 +71,16 @@ describe('GET /exports/:date', () => {
     expect(res.text).toBe(`${HEADER}\r\n`);
   });
 
-  test.each(['2026-02-30', '26-1-1', '..%2Fx', '2026-1-1', '2026-11-23%00', 'x'.repeat(300), "2026-01-01'%20or%20'1'%3D'1"])('%s is a 400 problem', async (date) => {
-    const res = await request(app).get(`/exports/${date}`).set('Authorization', basic('exporter'));
-    expect(res.status).toBe(400);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body.type).toMatch(/\/problems\/(invalid_date|validation_failed)$/);
-    expect(JSON.stringify(res.body)).not.toMatch(/at .*\.(ts|js):\d+/);
-  });
+  test.each(['2026-02-30', '26-1-1', '..%2Fx', '2026-1-1', '2026-11-23%00', 'x'.repeat(300), "2026-01-01'%20or%20'1'%3D'1"])(
+    '%s is a 400 problem',
+    async (date) => {
+      const res = await request(app).get(`/exports/${date}`).set('Authorization', basic('exporter'));
+      expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body.type).toMatch(/\/problems\/(invalid_date|validation_failed)$/);
+      expect(JSON.stringify(res.body)).not.toMatch(/at .*\.(ts|js):\d+/);
+    },
+  );
 
   test('401 with a Basic challenge without credentials, 403 for a role that may not export', async () => {
     const anon = await request(app).get(`/exports/${DATE}`);
@@ -93,7 +96,11 @@ describe('GET /exports/:date', () => {
 
 describe('expense input', () => {
   const post = (body: unknown, type = 'application/json') =>
-    request(app).post('/expenses').set('Authorization', basic('approver')).set('Content-Type', type).send(typeof body === 'string' ? body : JSON.stringify(body));
+    request(app)
+      .post('/expenses')
+      .set('Authorization', basic('approver'))
+      .set('Content-Type', type)
+      .send(typeof body === 'string' ? body : JSON.stringify(body));
   const valid = { employee: 'Ada', costCenter: 'CC-1', reimbursementMethod: 'cash', items: [{ description: 'x', amount: '1.00' }] };
 
   test.each([
@@ -128,7 +135,14 @@ describe('expense input', () => {
   });
 
   test('a JPY expense stores whole yen; an unknown route is a 404 problem', async () => {
-    const res = await post({ ...valid, currency: 'JPY', items: [{ description: 'x', amount: 1200 }, { description: 'y', amount: '300' }] });
+    const res = await post({
+      ...valid,
+      currency: 'JPY',
+      items: [
+        { description: 'x', amount: 1200 },
+        { description: 'y', amount: '300' },
+      ],
+    });
     expect(res.status).toBe(201);
     expect(res.body.total).toBe('1500');
     const missing = await request(app).get('/nope');

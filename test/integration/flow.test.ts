@@ -36,12 +36,17 @@ async function create(body: object) {
 async function exportCsv(date: string) {
   const res = await request(app).get(`/exports/${date}`).set('Authorization', basic('exporter'));
   expect(res.status).toBe(200);
-  return { res, rows: parse(res.text, { columns: true }) as Array<Record<string, string>> };
+  return { res, rows: parse<Record<string, string>>(res.text, { columns: true }) };
 }
 
 describe('approve → queue → ExportTable → GET /exports/:date', () => {
   test('an approved expense appears in the export with its exact total, and ends up processing', async () => {
-    const created = await create(newExpense([{ description: 'Taxi', amount: 0.1 }, { description: 'Tip', amount: '0.20' }]));
+    const created = await create(
+      newExpense([
+        { description: 'Taxi', amount: 0.1 },
+        { description: 'Tip', amount: '0.20' },
+      ]),
+    );
     expect(created).toMatchObject({ state: 'submitted', total: '0.30' });
 
     const approved = await request(app).post(`/expenses/${created.id}/approve`).set('Authorization', basic('approver'));

@@ -26,10 +26,19 @@ function expectClean(res: request.Response, allowed: number[]) {
 
 test('the date parameter', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 20 }), fc.date().map((d) => (isNaN(+d) ? 'x' : d.toISOString().slice(0, 10)))), async (date) => {
-      const res = await request(server).get(`/exports/${encodeURIComponent(date)}`).set('Authorization', basic('exporter'));
-      expectClean(res, [200, 400, 404]);
-    }),
+    fc.asyncProperty(
+      fc.oneof(
+        fc.string({ maxLength: 40 }),
+        fc.string({ unit: 'binary', maxLength: 20 }),
+        fc.date().map((d) => (isNaN(+d) ? 'x' : d.toISOString().slice(0, 10))),
+      ),
+      async (date) => {
+        const res = await request(server)
+          .get(`/exports/${encodeURIComponent(date)}`)
+          .set('Authorization', basic('exporter'));
+        expectClean(res, [200, 400, 404]);
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -39,7 +48,10 @@ test('the Authorization header', async () => {
     fc.string({ maxLength: 200 }).filter((h) => /^[\x20-\x7e]*$/.test(h)),
     fc.tuple(fc.string({ maxLength: 60 }), fc.string({ maxLength: 60 })).map(([u, p]) => basic(u, p)),
     fc.string({ maxLength: 100 }).map((x) => `Basic ${Buffer.from(x).toString('base64')}`),
-    fc.string({ maxLength: 50 }).filter((h) => /^[\x20-\x7e]*$/.test(h)).map((x) => `Basic ${x}`),
+    fc
+      .string({ maxLength: 50 })
+      .filter((h) => /^[\x20-\x7e]*$/.test(h))
+      .map((x) => `Basic ${x}`),
     fc.constant('Basic'),
     fc.constant('Bearer abc'),
   );
@@ -54,7 +66,10 @@ test('the Authorization header', async () => {
 
 test('expense bodies', async () => {
   const item = fc.record(
-    { description: fc.oneof(fc.string({ maxLength: 210 }), fc.integer()), amount: fc.oneof(fc.double(), fc.string({ maxLength: 20 }), fc.integer(), fc.constant('12.30')) },
+    {
+      description: fc.oneof(fc.string({ maxLength: 210 }), fc.integer()),
+      amount: fc.oneof(fc.double(), fc.string({ maxLength: 20 }), fc.integer(), fc.constant('12.30')),
+    },
     { requiredKeys: [] },
   );
   const body = fc.oneof(

@@ -15,7 +15,13 @@ beforeAll(async () => {
 
 async function approvedExpense(amounts: bigint[]) {
   const e = await s.store.create(
-    { employee: 'Ada', costCenter: 'CC-1', reimbursementMethod: 'cash', currency: 'USD', items: amounts.map((a, i) => ({ description: `i${i}`, amountMinor: a })) },
+    {
+      employee: 'Ada',
+      costCenter: 'CC-1',
+      reimbursementMethod: 'cash',
+      currency: 'USD',
+      items: amounts.map((a, i) => ({ description: `i${i}`, amountMinor: a })),
+    },
     new Date(),
   );
   const { expense } = await s.approvals.approve(e.id, 'boss');
@@ -24,7 +30,8 @@ async function approvedExpense(amounts: bigint[]) {
 
 async function exportRows(date: string, id: string) {
   const rows = [];
-  for await (const r of s.clients.exports.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${date} and RowKey eq ${id}` } })) rows.push(r);
+  for await (const r of s.clients.exports.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${date} and RowKey eq ${id}` } }))
+    rows.push(r);
   return rows;
 }
 
@@ -41,7 +48,16 @@ test('first delivery inserts the row and moves the expense to processing', async
 test('409 path: a row written by an earlier attempt is kept and processing continues', async () => {
   const e = await approvedExpense([500n]);
   // An earlier attempt died after the insert, before the state update.
-  await handleApproval({ ...deps, crash: (p) => { if (p === 'after-insert') throw new Error('crash'); } }, { expenseId: e.id, approvalDate: e.approvalDate! }, signal).catch(() => undefined);
+  await handleApproval(
+    {
+      ...deps,
+      crash: (p) => {
+        if (p === 'after-insert') throw new Error('crash');
+      },
+    },
+    { expenseId: e.id, approvalDate: e.approvalDate! },
+    signal,
+  ).catch(() => undefined);
   expect((await s.store.get(e.id))!.value.state).toBe('approved');
   const r = await handleApproval(deps, { expenseId: e.id, approvalDate: e.approvalDate! }, signal);
   expect(r).toMatchObject({ exported: 'already-present', transitioned: true });
@@ -81,5 +97,7 @@ test('stale ETag: the conditional update gets 412, re-reads and succeeds', async
 });
 
 test('a message for a missing expense is retryable, not silently dropped', async () => {
-  await expect(handleApproval(deps, { expenseId: 'does-not-exist', approvalDate: '2026-01-01' }, signal)).rejects.toBeInstanceOf(RetryableError);
+  await expect(handleApproval(deps, { expenseId: 'does-not-exist', approvalDate: '2026-01-01' }, signal)).rejects.toBeInstanceOf(
+    RetryableError,
+  );
 });

@@ -46,7 +46,7 @@ test('a handler that outlives the visibility timeout keeps its message, renews w
   // A delete with the first popReceipt would fail once the message was updated: "deleted" proves the newest was used.
   expect(p.outcomes[0]).toMatchObject({ outcome: 'deleted', result: { exported: 'inserted', transitioned: true } });
   expect(p.lines.filter((l) => /lease/.test(l.msg))).toEqual([]);
-  const report = await settleInvariants(s.clients, [id!], [], 5000);
+  const report = await settleInvariants(s.clients, [id], [], 5000);
   expect(failedChecks(report)).toEqual([]);
 });
 
@@ -59,16 +59,16 @@ test('a lease taken away while the handler runs is logged as lost, not a crash, 
   await s.clients.queue.clearMessages(); // as if another consumer had finished and deleted it
 
   await waitFor(async () => p.outcomes.length === 1, 8000);
-  expect(p.outcomes[0]!.outcome).toBe('lost');
+  expect(p.outcomes[0].outcome).toBe('lost');
   expect(p.lines.some((l) => l.level === 40 && /lease lost|lease lost while renewing|another consumer owns/.test(l.msg))).toBe(true);
   expect(p.lines.some((l) => l.level >= 50)).toBe(false);
   expect(p.consumer.state).not.toBe('stopped');
-  expect((await s.store.get(first!))?.value.state).toBe('processing'); // the work itself was done, once
+  expect((await s.store.get(first))?.value.state).toBe('processing'); // the work itself was done, once
 
   const [second] = await approvedExpenses(s, 1);
   await waitFor(async () => p.outcomes.length === 2, 8000);
-  expect(p.outcomes[1]!.outcome).toBe('deleted');
-  expect((await s.store.get(second!))?.value.state).toBe('processing');
+  expect(p.outcomes[1].outcome).toBe('deleted');
+  expect((await s.store.get(second))?.value.state).toBe('processing');
 });
 
 test('duplicate deliveries to two competing consumers give one export row per expense', async () => {
@@ -98,7 +98,9 @@ test('two consumers take the same messages: one paused (SIGSTOP) past the timeou
   const s = await testServices({ clients: await testClients(names) });
   const ids = await approvedExpenses(s, 30);
   // One message at a time, so that the paused process is holding many received messages.
-  child = await spawnServer({ env: serverEnv(azuriteConnectionString(), names, await testUsers(), { CONSUMER_CONCURRENCY: '1', LOG_LEVEL: 'debug' }) });
+  child = await spawnServer({
+    env: serverEnv(azuriteConnectionString(), names, await testUsers(), { CONSUMER_CONCURRENCY: '1', LOG_LEVEL: 'debug' }),
+  });
   await waitFor(async () => child!.output().includes('"outcome":"deleted"'), 10_000, 5);
   child.child.kill('SIGSTOP');
   await sleep(2500); // past the 2 s visibility timeout of everything it holds

@@ -24,7 +24,12 @@ test('no secret appears in any log line', async () => {
 
   await request(app).get('/exports/2026-01-01').set('Authorization', basic('exporter')).expect(200);
   await request(app).get('/exports/2026-01-01').set('Authorization', basic('exporter', 'wrong-password-xyz')).expect(401);
-  await request(app).post('/expenses').set('Authorization', basic('approver')).set('Cookie', 'session=abc123secret').send({ bad: true }).expect(400);
+  await request(app)
+    .post('/expenses')
+    .set('Authorization', basic('approver'))
+    .set('Cookie', 'session=abc123secret')
+    .send({ bad: true })
+    .expect(400);
   await request(app).get('/metrics').set('Authorization', 'Bearer some-bearer-token-value').expect(401);
   // A storage error carries the signed request; log it the way the consumer does.
   const err = await clients.expenses.getEntity('missing', 'missing').catch((e: unknown) => e);
@@ -34,7 +39,7 @@ test('no secret appears in any log line', async () => {
 
   const all = lines.join('');
   expect(lines.length).toBeGreaterThan(4);
-  const key = /AccountKey=([^;]+)/.exec(azuriteConnectionString())![1]!;
+  const key = /AccountKey=([^;]+)/.exec(azuriteConnectionString())![1];
   for (const secret of [
     PASSWORD,
     'wrong-password-xyz',
@@ -44,7 +49,7 @@ test('no secret appears in any log line', async () => {
     'some-bearer-token-value',
     key,
     'SharedKey',
-    users[0]!.passwordHash.split('$')[5]!,
+    users[0].passwordHash.split('$')[5],
   ]) {
     expect(all).not.toContain(secret);
   }

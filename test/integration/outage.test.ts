@@ -34,7 +34,10 @@ afterAll(async () => {
 });
 
 async function seed(n: number): Promise<{ s: Services; ids: string[] }> {
-  const s = await testServices({ clients: await testClients(uniqueNames(), azurite.connectionString), config: { STORAGE_TIMEOUT_MS: 2000 } });
+  const s = await testServices({
+    clients: await testClients(uniqueNames(), azurite.connectionString),
+    config: { STORAGE_TIMEOUT_MS: 2000 },
+  });
   const ids = await approvedExpenses(s, n, 10);
   // Only writes Azurite has saved survive its SIGKILL; this test is about us, not about Azurite's autosave.
   await azurite.persisted(Date.now());
@@ -51,7 +54,12 @@ test('storage SIGKILLed mid-consume and restarted: the consumer backs off, /read
   const app = createApp(s);
   let killed: Promise<void> | undefined;
   // Killed when the first handler is done and before any delete: deletes are what an autosave could keep while losing the rows.
-  const p = consumerProbe(s, { visibilityTimeoutSec: 2, timeoutMs: 2000, maxOutageBackoffMs: 2000, afterHandle: () => void (killed ??= azurite.kill()) });
+  const p = consumerProbe(s, {
+    visibilityTimeoutSec: 2,
+    timeoutMs: 2000,
+    maxOutageBackoffMs: 2000,
+    afterHandle: () => void (killed ??= azurite.kill()),
+  });
   probes.push(p);
   p.consumer.start();
   try {

@@ -49,7 +49,7 @@ const cases = specRoutes().flatMap((op) => [
 test.each(cases)('%s as %s', async (op, who) => {
   const roles = ROUTE_ROLES[op];
   const res = await send(op, who === 'anonymous' ? undefined : basic(who));
-  if (roles === null || (who !== 'anonymous' && roles!.includes(who))) {
+  if (roles === null || (who !== 'anonymous' && roles.includes(who))) {
     expect(res.status).toBeGreaterThanOrEqual(200);
     expect(res.status).toBeLessThan(300);
   } else if (who === 'anonymous') {

@@ -121,7 +121,10 @@ test('SIGTERM during a streaming export: new connections are refused, the export
           exit = server.terminate('SIGTERM');
           setTimeout(() => {
             // No messages to drain, so the listener is closed by now, while this response is still open.
-            newConnection = fetch(`${server.url}/healthz`).then((r) => `answered ${r.status}`, () => 'refused');
+            newConnection = fetch(`${server.url}/healthz`).then(
+              (r) => `answered ${r.status}`,
+              () => 'refused',
+            );
             void newConnection.then(() => res.resume());
           }, 2000);
         }

@@ -21,7 +21,7 @@ describe('openapi.yaml stays true to the app', () => {
     for (const op of specRoutes()) {
       expect(ROUTE_ROLES).toHaveProperty([op]);
       const [method, path] = op.split(' ') as [string, string];
-      const security = doc.paths[path]![method.toLowerCase()]!.security;
+      const security = doc.paths[path][method.toLowerCase()].security;
       if (ROUTE_ROLES[op] === null) expect(security).toEqual([]);
       else expect(security === undefined || (Array.isArray(security) && security.length > 0)).toBe(true);
     }
@@ -29,10 +29,12 @@ describe('openapi.yaml stays true to the app', () => {
   });
 
   test('every protected operation documents 401 and 403, every parameterised one 400', () => {
-    const doc = loadOpenApi().doc as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown>; parameters?: unknown[]; requestBody?: unknown }>> };
+    const doc = loadOpenApi().doc as unknown as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown>; parameters?: unknown[]; requestBody?: unknown }>>;
+    };
     for (const op of specRoutes()) {
       const [method, path] = op.split(' ') as [string, string];
-      const spec = doc.paths[path]![method.toLowerCase()]!;
+      const spec = doc.paths[path][method.toLowerCase()];
       if (ROUTE_ROLES[op] !== null) expect(Object.keys(spec.responses)).toEqual(expect.arrayContaining(['401', '403']));
       if ((spec.parameters?.length || spec.requestBody) && ROUTE_ROLES[op] !== null) expect(Object.keys(spec.responses)).toContain('400');
     }

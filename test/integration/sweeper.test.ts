@@ -20,11 +20,14 @@ test('three sweepers racing over the same outbox rows give one export row per ap
   // What "crash after the approval was saved, before it was enqueued" leaves: approved, an outbox row, no message.
   const ids: string[] = [];
   for (let i = 0; i < 6; i++) {
-    const e = await a!.store.create(demoExpense(i), new Date());
-    const found = (await a!.store.get(e.id))!;
+    const e = await a.store.create(demoExpense(i), new Date());
+    const found = (await a.store.get(e.id))!;
     const now = new Date();
     await clients.outbox.upsertEntity({ partitionKey: OUTBOX_PARTITION, rowKey: e.id, approvalDate: dateInZone(now, 'UTC') }, 'Replace');
-    await a!.store.replace({ ...found.value, state: 'approved', approvedAt: now.toISOString(), approver: 'approver', approvalDate: dateInZone(now, 'UTC') }, found.etag);
+    await a.store.replace(
+      { ...found.value, state: 'approved', approvedAt: now.toISOString(), approver: 'approver', approvalDate: dateInZone(now, 'UTC') },
+      found.etag,
+    );
     ids.push(e.id);
   }
   expect(await queueDepth(clients.queue)).toBe(0);
@@ -33,7 +36,8 @@ test('three sweepers racing over the same outbox rows give one export row per ap
   const enqueued = results.reduce((n, r) => n + r.enqueued, 0);
   expect(enqueued).toBeGreaterThanOrEqual(ids.length); // each approval at least once, duplicates allowed
   const left = [];
-  for await (const row of clients.outbox.listEntities({ queryOptions: { filter: `PartitionKey eq '${OUTBOX_PARTITION}'` } })) left.push(row);
+  for await (const row of clients.outbox.listEntities({ queryOptions: { filter: `PartitionKey eq '${OUTBOX_PARTITION}'` } }))
+    left.push(row);
   expect(left).toEqual([]);
 
   for (const s of instances) s.consumer.start();

@@ -18,7 +18,27 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ee-tls-'));
   cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const n = uniqueNames();
   const config = loadConfig({
     AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(),
@@ -29,8 +49,8 @@ beforeAll(async () => {
     CONSUMER_ENABLED: 'false',
     ...namesEnv(n),
   });
-  const write = process.stdout.write;
-  process.stdout.write = (() => true) as typeof process.stdout.write; // keep the banner out of the test output
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = () => true; // keep the banner out of the test output
   try {
     running = await startServer(config, { logger: pino({ level: 'silent' }) });
   } finally {

@@ -1,7 +1,6 @@
 import { startAzurite, type EmbeddedAzurite } from '../../src/storage/embedded-azurite';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __AZURITE__: EmbeddedAzurite | undefined;
 }
 

@@ -42,7 +42,9 @@ export function testConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfi
   return { ...base, CONSUMER_MAX_IDLE_MS: 200, APPROVAL_SWEEP_GRACE_MS: 0, ...overrides };
 }
 
-export async function testServices(opts: { users?: User[]; config?: Partial<ServiceConfig>; clients?: StorageClients } = {}): Promise<Services> {
+export async function testServices(
+  opts: { users?: User[]; config?: Partial<ServiceConfig>; clients?: StorageClients } = {},
+): Promise<Services> {
   const clients = opts.clients ?? (await testClients());
   return createServices(testConfig(opts.config), clients, opts.users ?? [], silentLogger, createMetrics({ defaultMetrics: false }));
 }
@@ -53,9 +55,17 @@ export async function queueDepth(queue: StorageClients['queue']): Promise<number
 }
 
 /** `count` export rows in partition `date`, written directly in transactions of 100 (the batch limit), one after another. */
-export async function seedExportRows(table: TableClient, date: string, count: number, rowFor: (i: number) => Omit<ExportRow, 'partitionKey'>): Promise<void> {
+export async function seedExportRows(
+  table: TableClient,
+  date: string,
+  count: number,
+  rowFor: (i: number) => Omit<ExportRow, 'partitionKey'>,
+): Promise<void> {
   for (let i = 0; i < count; i += 100) {
-    const batch = Array.from({ length: Math.min(100, count - i) }, (_, k): TransactionAction => ['create', { partitionKey: date, ...rowFor(i + k) }]);
+    const batch = Array.from({ length: Math.min(100, count - i) }, (_, k): TransactionAction => [
+      'create',
+      { partitionKey: date, ...rowFor(i + k) },
+    ]);
     await table.submitTransaction(batch);
   }
 }

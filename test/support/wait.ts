@@ -9,7 +9,8 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false>, ti
     } catch (err) {
       last = err;
     }
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > end)
+      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${(last as Error).message ?? JSON.stringify(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -8,7 +8,8 @@ describe('Authenticator under concurrent requests', () => {
   });
   afterEach(() => jest.restoreAllMocks());
 
-  const make = () => new Authenticator([{ name: 'onprem', roles: ['exporter'], passwordHash: hash }], { maxFailures: 5, failureWindowSec: 60 });
+  const make = () =>
+    new Authenticator([{ name: 'onprem', roles: ['exporter'], passwordHash: hash }], { maxFailures: 5, failureWindowSec: 60 });
 
   test('many requests with the same credentials on a cold cache cost one scrypt', async () => {
     const auth = make();

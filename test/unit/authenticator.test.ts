@@ -11,10 +11,11 @@ describe('passwords', () => {
     expect(await verifyPassword('s3cret-pasS', parsePasswordHash(a)!)).toBe(false);
   });
 
-  test.each(['hunter2', 'scrypt$16384$8$1$c2FsdA==$aGFzaA==', 'scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='])(
-    '%p is not a valid hash',
-    (h) => expect(parsePasswordHash(h)).toBeUndefined(),
-  );
+  test.each([
+    'hunter2',
+    'scrypt$16384$8$1$c2FsdA==$aGFzaA==',
+    'scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+  ])('%p is not a valid hash', (h) => expect(parsePasswordHash(h)).toBeUndefined());
 
   test('users: roles and names are validated, duplicates refused', () => {
     expect(parseUsers('nope').ok).toBe(false);
@@ -41,7 +42,10 @@ describe('Authenticator', () => {
   });
 
   test('failures are limited per client and per user name; cached successes are not slowed', async () => {
-    const a = new Authenticator([{ name: 'u', roles: ['admin'], passwordHash: await hashPassword('pw-pw-pw-pw') }], { maxFailures: 2, failureWindowSec: 60 });
+    const a = new Authenticator([{ name: 'u', roles: ['admin'], passwordHash: await hashPassword('pw-pw-pw-pw') }], {
+      maxFailures: 2,
+      failureWindowSec: 60,
+    });
     expect((await a.verify('u', 'pw-pw-pw-pw', 'good-client')).ok).toBe(true);
     await a.verify('u', 'x', 'attacker');
     await a.verify('u', 'y', 'attacker');

@@ -54,28 +54,46 @@ const storageOf = (env: Record<string, string>): Config['storage'] => loadConfig
 
 describe('storage source from the environment', () => {
   test('a connection string wins over an account name', () => {
-    expect(storageOf({ AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true', AZURE_STORAGE_ACCOUNT_NAME: 'contoso' })).toEqual({ kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' });
+    expect(storageOf({ AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true', AZURE_STORAGE_ACCOUNT_NAME: 'contoso' })).toEqual({
+      kind: 'connection-string',
+      connectionString: 'UseDevelopmentStorage=true',
+    });
   });
 
   test('an account name gives the public endpoints with a token credential', () => {
-    expect(storageOf({ AZURE_STORAGE_ACCOUNT_NAME: 'contoso' })).toEqual({ kind: 'identity', tableEndpoint: 'https://contoso.table.core.windows.net', queueEndpoint: 'https://contoso.queue.core.windows.net' });
+    expect(storageOf({ AZURE_STORAGE_ACCOUNT_NAME: 'contoso' })).toEqual({
+      kind: 'identity',
+      tableEndpoint: 'https://contoso.table.core.windows.net',
+      queueEndpoint: 'https://contoso.queue.core.windows.net',
+    });
   });
 
   test('explicit endpoints (private link, sovereign clouds) win over the derived ones', () => {
-    const env = { AZURE_STORAGE_ACCOUNT_NAME: 'contoso', AZURE_STORAGE_TABLE_ENDPOINT: 'https://t.example.net', AZURE_STORAGE_QUEUE_ENDPOINT: 'https://q.example.net' };
+    const env = {
+      AZURE_STORAGE_ACCOUNT_NAME: 'contoso',
+      AZURE_STORAGE_TABLE_ENDPOINT: 'https://t.example.net',
+      AZURE_STORAGE_QUEUE_ENDPOINT: 'https://q.example.net',
+    };
     expect(storageOf(env)).toEqual({ kind: 'identity', tableEndpoint: 'https://t.example.net', queueEndpoint: 'https://q.example.net' });
     expect(() => loadConfig({ AZURE_STORAGE_TABLE_ENDPOINT: 'https://t.example.net' }, { requireUsers: false })).toThrow(ConfigError);
   });
 
   test('nothing configured: the embedded Azurite', () => {
     expect(storageOf({})).toEqual({ kind: 'embedded', location: '.azurite', inMemory: false });
-    expect(storageOf({ AZURITE_LOCATION: '/var/lib/ee', AZURITE_IN_MEMORY: 'true' })).toEqual({ kind: 'embedded', location: '/var/lib/ee', inMemory: true });
+    expect(storageOf({ AZURITE_LOCATION: '/var/lib/ee', AZURITE_IN_MEMORY: 'true' })).toEqual({
+      kind: 'embedded',
+      location: '/var/lib/ee',
+      inMemory: true,
+    });
   });
 });
 
 describe('client construction', () => {
   test('UseDevelopmentStorage=true: the well-known Azurite account on the default local ports, shared key, plain HTTP allowed', async () => {
-    const { table, queue } = await signedRequests({ kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' }, noCredential);
+    const { table, queue } = await signedRequests(
+      { kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' },
+      noCredential,
+    );
     expect(table.url).toBe("http://127.0.0.1:10002/devstoreaccount1/ExpenseExport(PartitionKey='2026-01-02',RowKey='x')");
     expect(table.headers.get('authorization')).toMatch(/^SharedKeyLite devstoreaccount1:/);
     expect(table.allowInsecureConnection).toBe(true);
@@ -84,7 +102,10 @@ describe('client construction', () => {
   });
 
   test('an Azurite connection string with explicit endpoints (the embedded one) uses those ports', async () => {
-    const { table, queue } = await signedRequests({ kind: 'connection-string', connectionString: azuriteConnectionString(41001, 41002) }, noCredential);
+    const { table, queue } = await signedRequests(
+      { kind: 'connection-string', connectionString: azuriteConnectionString(41001, 41002) },
+      noCredential,
+    );
     expect(table.url).toMatch(/^http:\/\/127\.0\.0\.1:41001\/devstoreaccount1\/ExpenseExport\(/);
     expect(queue.url).toMatch(/^http:\/\/127\.0\.0\.1:41002\/devstoreaccount1\/expense-approvals-poison\?/);
   });
@@ -109,14 +130,25 @@ describe('client construction', () => {
       },
     };
     const factory = jest.fn(() => credential);
-    const { table, queue, clients } = await signedRequests({ kind: 'identity', tableEndpoint: 'https://contoso.table.core.windows.net', queueEndpoint: 'https://contoso.queue.core.windows.net' }, factory);
+    const { table, queue, clients } = await signedRequests(
+      {
+        kind: 'identity',
+        tableEndpoint: 'https://contoso.table.core.windows.net',
+        queueEndpoint: 'https://contoso.queue.core.windows.net',
+      },
+      factory,
+    );
     expect(factory).toHaveBeenCalledTimes(1);
     expect(table.url).toMatch(/^https:\/\/contoso\.table\.core\.windows\.net\/ExpenseExport\(/);
     expect(queue.url).toMatch(/^https:\/\/contoso\.queue\.core\.windows\.net\/expense-approvals-poison\?/);
     expect(table.headers.get('authorization')).toBe('Bearer token-from-managed-identity');
     expect(queue.headers.get('authorization')).toBe('Bearer token-from-managed-identity');
     expect(new Set(scopes)).toEqual(new Set(['https://storage.azure.com/.default']));
-    expect([clients.expenses, clients.items, clients.outbox].map((t) => t.tableName)).toEqual(['Expenses', 'ExpenseItems', 'ExpenseOutbox']);
+    expect([clients.expenses, clients.items, clients.outbox].map((t) => t.tableName)).toEqual([
+      'Expenses',
+      'ExpenseItems',
+      'ExpenseOutbox',
+    ]);
     expect(clients.queue.name).toBe('expense-approvals');
   });
 });

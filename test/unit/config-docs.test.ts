@@ -34,7 +34,7 @@ function configurationRows(readme: string): { rows: Row[]; problems: string[] } 
       problems.push(`malformed row (want | \`VAR\` | default | meaning | example |): ${line}`);
       continue;
     }
-    rows.push({ name, defaultCell: cells[1]!, example: cells[3]! });
+    rows.push({ name, defaultCell: cells[1], example: cells[3] });
   }
   return { rows, problems };
 }
@@ -44,7 +44,8 @@ const unquote = (cell: string) => /^`(.*)`$/.exec(cell)?.[1];
 function schemaDefault(field: ZodType): string {
   const parsed = field.safeParse(undefined);
   if (!parsed.success || parsed.data === undefined) return UNSET;
-  return String(parsed.data);
+  const value: unknown = parsed.data;
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 function disagreements(readme: string, shape: Record<string, ZodType>): string[] {
@@ -90,7 +91,10 @@ describe('the check itself catches drift', () => {
   });
 
   test('a wrong default, an invalid example, a duplicate, a malformed row', () => {
-    const drifted = README.replace(portRow, '| `PORT` | `3001` | HTTP(S) port | `http` |\n| `PORT` | `3000` | again | `1` |\n| `HOST` | 127.0.0.1 |\n');
+    const drifted = README.replace(
+      portRow,
+      '| `PORT` | `3001` | HTTP(S) port | `http` |\n| `PORT` | `3000` | again | `1` |\n| `HOST` | 127.0.0.1 |\n',
+    );
     expect(disagreements(drifted, shape)).toEqual([
       expect.stringMatching(/^malformed row .*: \| `HOST` \| 127\.0\.0\.1 \|$/),
       'PORT: README default 3001, src/config.ts default 3000',

@@ -14,11 +14,23 @@ describe('config', () => {
   test('defaults: embedded Azurite with no users is allowed (a demo user is made at start)', () => {
     const c = loadConfig({});
     expect(c.storage).toEqual({ kind: 'embedded', location: '.azurite', inMemory: false });
-    expect(c).toMatchObject({ PORT: 3000, EXPORT_TIMEZONE: 'UTC', APPROVALS_QUEUE: 'expense-approvals', poisonQueue: 'expense-approvals-poison', CONSUMER_MAX_IDLE_MS: 1000 });
+    expect(c).toMatchObject({
+      PORT: 3000,
+      EXPORT_TIMEZONE: 'UTC',
+      APPROVALS_QUEUE: 'expense-approvals',
+      poisonQueue: 'expense-approvals-poison',
+      CONSUMER_MAX_IDLE_MS: 1000,
+    });
   });
 
   test('reports every problem at once, each naming its variable', () => {
-    const p = problems({ PORT: 'eighty', CONSUMER_CONCURRENCY: '0', EXPORT_TIMEZONE: 'Mars/Olympus', LOG_LEVEL: 'loud', AZURITE_IN_MEMORY: 'maybe' });
+    const p = problems({
+      PORT: 'eighty',
+      CONSUMER_CONCURRENCY: '0',
+      EXPORT_TIMEZONE: 'Mars/Olympus',
+      LOG_LEVEL: 'loud',
+      AZURITE_IN_MEMORY: 'maybe',
+    });
     expect(p).toHaveLength(5);
     for (const name of ['PORT', 'CONSUMER_CONCURRENCY', 'EXPORT_TIMEZONE', 'LOG_LEVEL', 'AZURITE_IN_MEMORY']) {
       expect(p.some((x) => x.startsWith(`${name}:`))).toBe(true);
@@ -43,7 +55,11 @@ describe('config', () => {
 
   test('account name selects managed identity with derived endpoints', () => {
     const c = loadConfig({ AZURE_STORAGE_ACCOUNT_NAME: 'contoso', AUTH_USERS: '[]' });
-    expect(c.storage).toEqual({ kind: 'identity', tableEndpoint: 'https://contoso.table.core.windows.net', queueEndpoint: 'https://contoso.queue.core.windows.net' });
+    expect(c.storage).toEqual({
+      kind: 'identity',
+      tableEndpoint: 'https://contoso.table.core.windows.net',
+      queueEndpoint: 'https://contoso.queue.core.windows.net',
+    });
   });
 
   test('queue and table names are checked against Azure rules', () => {

@@ -4,8 +4,9 @@ import type { Expense } from '../../src/expenses/model';
 
 describe('dates', () => {
   test.each(['2026-11-23', '2024-02-29', '1970-01-01'])('%s is a calendar date', (d) => expect(isCalendarDate(d)).toBe(true));
-  test.each(['2026-02-30', '2025-02-29', '26-1-1', '../x', '2026-13-01', '2026-1-01', '', '2026-11-23T00:00', ' 2026-11-23'])('%p is not', (d) =>
-    expect(isCalendarDate(d)).toBe(false),
+  test.each(['2026-02-30', '2025-02-29', '26-1-1', '../x', '2026-13-01', '2026-1-01', '', '2026-11-23T00:00', ' 2026-11-23'])(
+    '%p is not',
+    (d) => expect(isCalendarDate(d)).toBe(false),
   );
 
   test('approval date is the calendar date in the configured zone', () => {
@@ -31,7 +32,12 @@ describe('toExportRow (pure)', () => {
   };
 
   test('flattens to one row keyed by approval date and id, with the exact total', () => {
-    expect(toExportRow(expense, [{ description: 'a', amountMinor: 1000n }, { description: 'b', amountMinor: 200n }])).toEqual({
+    expect(
+      toExportRow(expense, [
+        { description: 'a', amountMinor: 1000n },
+        { description: 'b', amountMinor: 200n },
+      ]),
+    ).toEqual({
       partitionKey: '2026-11-23',
       rowKey: 'e1',
       approvedAt: '2026-11-23T09:00:00.000Z',

@@ -33,11 +33,18 @@ describe('approval message codec', () => {
 
   test('property: any string decodes to a message or a reason, never a throw', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.json(), fc.string().map((s) => Buffer.from(s).toString('base64'))), (text) => {
-        const r = decodeApproval(text);
-        expect(typeof r.ok).toBe('boolean');
-        if (!r.ok) expect(r.reason.length).toBeGreaterThan(0);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.string().map((s) => Buffer.from(s).toString('base64')),
+        ),
+        (text) => {
+          const r = decodeApproval(text);
+          expect(typeof r.ok).toBe('boolean');
+          if (!r.ok) expect(r.reason.length).toBeGreaterThan(0);
+        },
+      ),
       { numRuns: 500 },
     );
   });
