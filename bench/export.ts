@@ -1,5 +1,6 @@
 import { request } from 'node:http';
-import { EXPORT_PAGE_SIZE, exportQuery } from '../src/export/export-reader';
+import { PAGE_SIZE } from '../src/export/export-pages';
+import { ExportTable } from '../src/export/export-table';
 import { DATE, type ExportFixture } from './export-fixture';
 import { spawnService, keepAlive } from './server-process';
 import { median, serverEnv, timed, type BenchContext } from './support';
@@ -33,7 +34,7 @@ export async function benchExport(ctx: BenchContext, fixture: ExportFixture): Pr
     const raw = async () => {
       const { value: n, seconds } = await timed(async () => {
         let count = 0;
-        const pages = clients.exports.listEntities({ queryOptions: exportQuery(DATE) }).byPage({ maxPageSize: EXPORT_PAGE_SIZE });
+        const pages = clients.exports.listEntities({ queryOptions: ExportTable.query(DATE) }).byPage({ maxPageSize: PAGE_SIZE });
         for await (const page of pages) count += page.length;
         return count;
       });

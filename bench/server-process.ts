@@ -1,4 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { listening, spawnServer } from '../chaos/child-server';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -12,60 +13,50 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-const DIST = join(__dirname, '..');
-
 // Servers still running if the bench exits early (an error, Ctrl-C): never leave them behind.
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-/** `expense-export serve` as operators run it, in its own process, so its memory and CPU are its own. */
-export function spawnService(env: Record<string, string>): Promise<ServerProcess> {
-  return spawnAndWait(join(DIST, 'src', 'cli.js'), ['serve'], env, /listening on (http:\/\/[\d.]+:\d+)/);
+/** BENCH_CPU_PROF_DIR=dir: each server writes a V8 CPU profile there on exit (open in Chrome DevTools). */
+const profileArgs = (): string[] =>
+  process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+
+/**
+ * `expense-export serve` as operators run it, in its own process, so its
+ * memory and CPU are its own. Started like every other test server; it keeps
+ * only the tail of its output, so that our memory does not grow with its logs.
+ */
+export async function spawnService(env: Record<string, string>): Promise<ServerProcess> {
+  const p = await listening(spawnServer({ env, args: [], nodeArgs: profileArgs(), output: 'tail' }));
+  return tracked(p.child, p.url, () => p.terminate('SIGTERM', 10_000).then(() => undefined));
 }
 
 /** The baseline: a bare Express hello-world, also in its own process. */
-export function spawnHelloServer(): Promise<ServerProcess> {
-  return spawnAndWait(join(__dirname, 'hello-server.js'), [], {}, /hello listening on (http:\/\/[\d.]+:\d+)/);
-}
-
-async function spawnAndWait(script: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<ServerProcess> {
-  // BENCH_CPU_PROF_DIR=dir: each server writes a V8 CPU profile there on exit (open in Chrome DevTools).
-  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, script, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
+export async function spawnHelloServer(): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...profileArgs(), join(__dirname, 'hello-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`${script} did not start within 30 s: ${err || out.slice(-2000)}`)), 30_000);
-    const onData = (c: Buffer) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('hello-server did not start within 30 s')), 30_000);
+    child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
-      const m = ready.exec(out);
+      const m = /hello listening on (http:\/\/[\d.]+:\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        child.stdout.off('data', onData);
-        child.off('exit', onExit);
+        child.stdout.resume();
         resolve(m[1]);
       }
-    };
-    const onExit = (code: number | null) => fail(new Error(`${script} exited (${code}) before listening: ${err || out.slice(-2000)}`));
-    const fail = (e: Error) => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(e);
-    };
-    child.stdout.on('data', onData);
-    child.on('exit', onExit);
+    });
+    child.once('exit', (code) => reject(new Error(`hello-server exited (${code}) before listening`)));
   });
-  // Keep draining its (per-request) logs so a full pipe never blocks the server we measure.
-  child.stdout.resume();
-  return { url, pid: child.pid!, rssMb: () => rssMb(child.pid!), stop: () => stop(child) };
+  return tracked(child, url, () => stop(child));
+}
+
+function tracked(child: ChildProcess, url: string, stopIt: () => Promise<void>): ServerProcess {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return { url, pid: child.pid!, rssMb: () => rssMb(child.pid!), stop: stopIt };
 }
 
 /** CPU time (user + system) a process has used so far, in ms; NaN where /proc is missing. */

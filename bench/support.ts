@@ -6,7 +6,8 @@ import { createLogger } from '../src/observability/logger';
 import { createMetrics, type Metrics } from '../src/observability/metrics';
 import { createServices, type Services } from '../src/services';
 import { mapLimit } from '../src/map-limit';
-import { createStorageClients, provisionStorage, type StorageClients } from '../src/storage/clients';
+import { createStorageClients, provisionStorage, type StorageClients, type StorageNames } from '../src/storage/clients';
+import { storageEnv, uniqueStorageNames } from '../chaos/child-server';
 import { hashPassword } from '../src/auth/password';
 import type { ExportRow } from '../src/export/export-row';
 
@@ -36,41 +37,26 @@ export async function benchUser(): Promise<BenchUser> {
 }
 
 /** Unique names per step: Azurite slows down as a table grows, so no step inherits another's rows. */
-export function benchNames(tag: string) {
-  const id = `${tag}${randomBytes(3).toString('hex')}`;
-  return {
-    EXPENSES_TABLE: `BExp${id}`,
-    EXPENSE_ITEMS_TABLE: `BItems${id}`,
-    EXPORT_TABLE: `BExport${id}`,
-    OUTBOX_TABLE: `BOutbox${id}`,
-    APPROVALS_QUEUE: `bench-${id.toLowerCase()}`,
-    poisonQueue: `bench-${id.toLowerCase()}-poison`,
-    STORAGE_TIMEOUT_MS: 10_000,
-  };
-}
-export type BenchNames = ReturnType<typeof benchNames>;
+export const benchNames = (tag: string): StorageNames => uniqueStorageNames(`B${tag}`);
+export type BenchNames = StorageNames;
+
+/** The bench's own storage calls (seeding, raw baselines): generous, since Azurite is loaded on purpose. */
+export const BENCH_STORAGE_TIMEOUT_MS = 10_000;
 
 export async function benchClients(connectionString: string, names: BenchNames): Promise<StorageClients> {
   const clients = createStorageClients({ kind: 'connection-string', connectionString }, names);
-  await provisionStorage(clients);
+  await provisionStorage(clients, BENCH_STORAGE_TIMEOUT_MS);
   return clients;
 }
 
 /** Env for `expense-export serve` against the bench's Azurite and the given tables. */
 export function serverEnv(ctx: BenchContext, names: BenchNames, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    AZURE_STORAGE_CONNECTION_STRING: ctx.connectionString,
-    PORT: '0',
-    HOST: '127.0.0.1',
+    ...storageEnv(ctx.connectionString, names),
     NODE_ENV: 'production',
     AUTH_USERS: ctx.user.usersJson,
     DEMO_DATA: 'false',
     CONSUMER_ENABLED: 'false',
-    EXPENSES_TABLE: names.EXPENSES_TABLE,
-    EXPENSE_ITEMS_TABLE: names.EXPENSE_ITEMS_TABLE,
-    EXPORT_TABLE: names.EXPORT_TABLE,
-    OUTBOX_TABLE: names.OUTBOX_TABLE,
-    APPROVALS_QUEUE: names.APPROVALS_QUEUE,
     ...extra,
   };
 }

@@ -1,53 +1,73 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { projectFile } from '../src/project-root';
+import type { StorageNames } from '../src/storage/clients';
+import { randomBytes } from 'node:crypto';
+import { registerChild, registryActive } from './child-registry';
 
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
-/** One `expense-export serve` as a real child process, so a fault is a real SIGKILL, not a thrown error. */
+/**
+ * One `expense-export serve` as a real child process, so a fault is a real
+ * SIGKILL, not a thrown error. The one way tests, chaos and the bench start
+ * a server.
+ */
 export interface ServerProcess {
   child: ChildProcess;
   pid: number;
   /** Set once the banner was printed (absent if the process died first). */
   url?: string;
   exited: Promise<Exit>;
-  /** Everything written to stdout and stderr so far (pino JSON lines and the banner). */
+  /** What it wrote to stdout and stderr (everything, or the last 64 KB with `output: 'tail'`). */
   output(): string;
-  /** JSON log lines so far. */
+  /** JSON log lines in output(). */
   logs(): Array<Record<string, unknown>>;
   /** SIGTERM (SIGKILL after `graceMs`), then resolves with the exit and how long it took. */
   terminate(signal?: NodeJS.Signals, graceMs?: number): Promise<Exit & { ms: number }>;
 }
 
 export interface SpawnOptions {
-  /** Added to a minimal environment: nothing of ours (or of jest's) leaks in unless given here. */
+  /** Added to a minimal environment (PATH, HOME, PORT=0, HOST=127.0.0.1): nothing of ours (or of jest's) leaks in unless given here. */
   env: Record<string, string | undefined>;
+  /** After `serve`; default `--no-demo`. */
+  args?: string[];
+  /** Node flags before the script, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+  cwd?: string;
   /** Reject if neither the banner nor an exit is seen in this time. */
   startTimeoutMs?: number;
+  /**
+   * 'all' keeps every line (tests and chaos read the logs); 'tail' only the
+   * last 64 KB, so a server measured for memory is not shadowed by the
+   * parent holding all its log lines.
+   */
+  output?: 'all' | 'tail';
 }
 
 const BANNER = /expense-export listening on (https?:\/\/[^\s]+)/;
+const TAIL = 64 * 1024;
 
 /**
  * Spawns `node dist/src/cli.js serve` (build first) and resolves once it is
  * listening, or once it exited: a process with a crash fault may die before
- * its banner, and the caller wants to know that rather than hang.
+ * its banner, and the caller wants to know that rather than hang. Use
+ * `listening()` where a server that died is an error.
  */
 export function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'info',
-  };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0' };
+  if (process.env.HOME) env.HOME = process.env.HOME;
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
-  const child = spawn(process.execPath, [projectFile('dist/src/cli.js'), 'serve', '--no-demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [...(opts.nodeArgs ?? []), projectFile('dist/src/cli.js'), 'serve', ...(opts.args ?? ['--no-demo'])];
+  // In a test run, its own process group, so that a leftover can be killed with everything it started (its
+  // embedded Azurite). Elsewhere it stays in ours, so that Ctrl-C of a chaos run reaches it too.
+  const child = spawn(process.execPath, args, { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: registryActive() });
+  registerChild(child);
   let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const keep = opts.output === 'tail' ? (s: string) => s.slice(-TAIL) : (s: string) => s;
+  child.stdout.on('data', (c: Buffer) => (out = keep(out + c.toString())));
+  child.stderr.on('data', (c: Buffer) => (out = keep(out + c.toString())));
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const proc: ServerProcess = {
     child,
@@ -76,10 +96,11 @@ export function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
     },
   };
   return new Promise((resolve, reject) => {
+    const timeoutMs = opts.startTimeoutMs ?? 30_000;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`server did not start within ${opts.startTimeoutMs ?? 30000} ms:\n${out.slice(-2000)}`));
-    }, opts.startTimeoutMs ?? 30000);
+      reject(new Error(`server did not start within ${timeoutMs} ms:\n${out.slice(-2000)}`));
+    }, timeoutMs);
     const onData = () => {
       const m = BANNER.exec(out);
       if (!m) return;
@@ -96,21 +117,29 @@ export function spawnServer(opts: SpawnOptions): Promise<ServerProcess> {
   });
 }
 
-export interface StorageNames {
-  EXPENSES_TABLE: string;
-  EXPENSE_ITEMS_TABLE: string;
-  EXPORT_TABLE: string;
-  OUTBOX_TABLE: string;
-  APPROVALS_QUEUE: string;
+/** A server that must be up: one that exited before its banner is an error naming its output. */
+export async function listening(p: Promise<ServerProcess>): Promise<ServerProcess & { url: string }> {
+  const proc = await p;
+  if (!proc.url) throw new Error(`serve exited (${(await proc.exited).code}) before listening: ${proc.output().slice(-2000)}`);
+  return proc as ServerProcess & { url: string };
 }
 
-/** The environment of a server on a shared Azurite, with short timings so that faults heal within a test. */
-export function serverEnv(
-  connectionString: string,
-  names: StorageNames,
-  users: readonly object[],
-  extra: Record<string, string> = {},
-): Record<string, string> {
+/** Table and queue names of their own (`tag` says whose), so that runs on one Azurite never see each other's data. */
+export function uniqueStorageNames(tag = ''): StorageNames {
+  const id = `${tag}${randomBytes(4).toString('hex')}`;
+  const queue = `${tag ? `${tag.toLowerCase()}-` : ''}approvals-${id.toLowerCase()}`;
+  return {
+    EXPENSES_TABLE: `Exp${id}`,
+    EXPENSE_ITEMS_TABLE: `Items${id}`,
+    EXPORT_TABLE: `Export${id}`,
+    OUTBOX_TABLE: `Outbox${id}`,
+    APPROVALS_QUEUE: queue,
+    poisonQueue: `${queue}-poison`,
+  };
+}
+
+/** The storage settings of a server on a shared account: the connection string and the names of its tables and queue. */
+export function storageEnv(connectionString: string, names: Omit<StorageNames, 'poisonQueue'>): Record<string, string> {
   return {
     AZURE_STORAGE_CONNECTION_STRING: connectionString,
     EXPENSES_TABLE: names.EXPENSES_TABLE,
@@ -118,6 +147,20 @@ export function serverEnv(
     EXPORT_TABLE: names.EXPORT_TABLE,
     OUTBOX_TABLE: names.OUTBOX_TABLE,
     APPROVALS_QUEUE: names.APPROVALS_QUEUE,
+  };
+}
+
+/** The environment of a server on a shared Azurite, with short timings so that faults heal within a test. */
+export function serverEnv(
+  connectionString: string,
+  names: Omit<StorageNames, 'poisonQueue'>,
+  users: readonly object[],
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    ...storageEnv(connectionString, names),
     AUTH_USERS: JSON.stringify(users),
     QUEUE_VISIBILITY_TIMEOUT_S: '2',
     CONSUMER_MAX_IDLE_MS: '200',

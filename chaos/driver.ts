@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mapLimit } from '../src/map-limit';
 import type { Fleet } from './fleet';
+import { awaitsExport, isExpenseState } from '../src/expenses/lifecycle';
 
 export interface ApprovalLedger {
   /** When the service acknowledged the approval (200, or 409 "processing": an earlier attempt got through). */
@@ -44,7 +45,7 @@ async function approveOne(fleet: Fleet, id: string, auth: string, ledger: Approv
           signal: AbortSignal.timeout(15_000),
         });
         const body = (await res.json()) as { state?: string; detail?: string };
-        if (res.status === 200 && body.state === 'approved') return true;
+        if (res.status === 200 && isExpenseState(body.state) && awaitsExport(body.state)) return true;
         if (res.status === 409 && /is processing/.test(body.detail ?? '')) return true;
       } catch {
         // connection refused or dropped: the instance died under us

@@ -1,13 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { odata } from '@azure/data-tables';
 import type { StorageClients } from '../src/storage/clients';
+import { AzureQueue } from '../src/storage/azure-queue';
 import { ExpenseStore } from '../src/expenses/expense-store';
+import { ExportTable } from '../src/export/export-table';
 import { parseEnvelope, type PoisonEnvelope } from '../src/consumer/poison';
-import type { ExpenseState } from '../src/expenses/model';
+import { isApprovedOrExported, isExported, type ExpenseState } from '../src/expenses/lifecycle';
 import { mapLimit } from '../src/map-limit';
 
 /** Checks run after the faults, against a storage that is up: a generous deadline, but never none. */
-const deadline = (ms = 10_000) => AbortSignal.timeout(ms);
+const TIMEOUT_MS = 10_000;
+const deadline = (ms = TIMEOUT_MS) => AbortSignal.timeout(ms);
 
 export interface InvariantReport {
   ok: boolean;
@@ -36,13 +38,14 @@ export interface CheckOptions {
 
 /** Every poisoned message, with its envelope. Receives (not peeks, which stop at 32), then gives them all back. */
 export async function readPoison(c: StorageClients): Promise<PoisonEnvelope[]> {
+  const poison = new AzureQueue(c.poison, TIMEOUT_MS);
   const seen = new Map<string, { popReceipt: string; env: PoisonEnvelope }>();
   for (;;) {
-    const batch = await c.poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 60, abortSignal: deadline() });
-    if (batch.receivedMessageItems.length === 0) break;
-    for (const m of batch.receivedMessageItems) seen.set(m.messageId, { popReceipt: m.popReceipt, env: parseEnvelope(m.messageText) });
+    const batch = await poison.receive(32, 60, deadline());
+    if (batch.length === 0) break;
+    for (const m of batch) seen.set(m.messageId, { popReceipt: m.popReceipt, env: parseEnvelope(m.messageText) });
   }
-  await mapLimit([...seen], 16, ([id, v]) => c.poison.updateMessage(id, v.popReceipt, undefined, 0, { abortSignal: deadline() }));
+  await mapLimit([...seen], 16, ([id, v]) => poison.update(id, v.popReceipt, 0, deadline()));
   return [...seen.values()].map((v) => v.env);
 }
 
@@ -69,7 +72,8 @@ export async function checkInvariants(
   expectedPoison: readonly string[],
   opts: CheckOptions = {},
 ): Promise<InvariantReport> {
-  const store = new ExpenseStore(c);
+  const store = new ExpenseStore(c, TIMEOUT_MS);
+  const exportTable = new ExportTable(c.exports, TIMEOUT_MS);
   const states = new Map<string, ExpenseState | 'missing'>();
   const dates = new Set<string>();
   await mapLimit(ids, 32, async (id) => {
@@ -77,23 +81,26 @@ export async function checkInvariants(
     states.set(id, e?.state ?? 'missing');
     if (e?.approvalDate) dates.add(e.approvalDate);
   });
-  const approved = new Set(ids.filter((id) => ['approved', 'processing'].includes(states.get(id)!)));
+  const isApproved = (id: string) => {
+    const st = states.get(id)!;
+    return st !== 'missing' && isApprovedOrExported(st);
+  };
+  const approved = new Set(ids.filter(isApproved));
 
   const rowsById = new Map<string, number>();
   for (const date of dates) {
-    for await (const e of c.exports.listEntities({
-      queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] },
-      abortSignal: deadline(60_000),
-    })) {
-      rowsById.set(e.rowKey!, (rowsById.get(e.rowKey!) ?? 0) + 1);
-    }
+    for await (const id of exportTable.expenseIds(date)) rowsById.set(id, (rowsById.get(id) ?? 0) + 1);
   }
   const ours = new Set(ids);
   const exported = [...rowsById.keys()].filter((id) => ours.has(id));
   const duplicates = exported.filter((id) => rowsById.get(id)! > 1);
   const missing = diff(approved, new Set(exported));
   const extra = diff(exported, approved);
-  const notProcessing = exported.filter((id) => states.get(id) !== 'processing');
+  const isExportedState = (id: string) => {
+    const st = states.get(id)!;
+    return st !== 'missing' && isExported(st);
+  };
+  const notProcessing = exported.filter((id) => !isExportedState(id));
   const mainQueue = (await c.queue.getProperties({ abortSignal: deadline() })).approximateMessagesCount ?? -1;
 
   // A crash between "copy to poison" and "delete from main" poisons the same message twice, by design (never lose one):
@@ -131,7 +138,7 @@ export async function checkInvariants(
       expenses: ids.length,
       approved: approved.size,
       exportRows: exported.length,
-      processing: [...states.values()].filter((s) => s === 'processing').length,
+      processing: ids.filter(isExportedState).length,
       mainQueue,
       poison: poison.length,
     },

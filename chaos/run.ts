@@ -32,6 +32,8 @@ import { excuseRevertedApproval, killStorage, repairStorageLoss, type StorageKil
 
 const EXPENSES = Number(process.env.CHAOS_EXPENSES ?? 2000);
 const INSTANCES = 3;
+/** The driver's own storage calls (seeding, checks), against an Azurite that is being hurt. */
+const STORAGE_TIMEOUT_MS = 10_000;
 const NAMES = {
   EXPENSES_TABLE: 'Expenses',
   EXPENSE_ITEMS_TABLE: 'ExpenseItems',
@@ -49,9 +51,9 @@ async function main(): Promise<boolean> {
   say(`Azurite pid ${azurite.pid}, data in ${dir}`);
   const clients = createStorageClients(
     { kind: 'connection-string', connectionString: azurite.connectionString },
-    { ...NAMES, poisonQueue: `${NAMES.APPROVALS_QUEUE}-poison`, STORAGE_TIMEOUT_MS: 10_000 },
+    { ...NAMES, poisonQueue: `${NAMES.APPROVALS_QUEUE}-poison` },
   );
-  await provisionStorage(clients);
+  await provisionStorage(clients, STORAGE_TIMEOUT_MS);
 
   const password = randomBytes(12).toString('base64url');
   const users = [{ name: 'chaos', roles: ['approver', 'admin'], passwordHash: await hashPassword(password) }];
@@ -69,7 +71,7 @@ async function main(): Promise<boolean> {
   );
   let passed = false;
   try {
-    const store = new ExpenseStore(clients);
+    const store = new ExpenseStore(clients, STORAGE_TIMEOUT_MS);
     const [ids] = await Promise.all([
       mapLimit([...Array(EXPENSES).keys()], 16, async (i) => (await store.create(demoExpense(i), new Date())).id),
       fleet.startAll(),

@@ -1,4 +1,3 @@
-import { odata } from '@azure/data-tables';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dateInZone } from '../src/expenses/dates';
 import type { StorageClients } from '../src/storage/clients';
@@ -8,6 +7,8 @@ import type { Fleet } from './fleet';
 import { mapLimit } from '../src/map-limit';
 import type { InvariantReport } from './invariants';
 import { ExpenseStore } from '../src/expenses/expense-store';
+import { ExportTable } from '../src/export/export-table';
+import { INITIAL_STATE } from '../src/expenses/lifecycle';
 import { decodeApproval } from '../src/consumer/message-codec';
 import type { PoisonEnvelope } from '../src/consumer/poison';
 
@@ -39,13 +40,8 @@ async function retried<T>(fn: () => Promise<T>): Promise<T> {
 function exportRowKeys(c: StorageClients, dates: readonly string[]): Promise<Set<string>> {
   return retried(async () => {
     const keys = new Set<string>();
-    for (const date of dates) {
-      const rows = c.exports.listEntities({
-        queryOptions: { filter: odata`PartitionKey eq ${date}`, select: ['RowKey'] },
-        abortSignal: AbortSignal.timeout(20_000),
-      });
-      for await (const e of rows) keys.add(e.rowKey!);
-    }
+    const table = new ExportTable(c.exports, 20_000);
+    for (const date of dates) for await (const id of table.expenseIds(date)) keys.add(id);
     return keys;
   });
 }
@@ -71,9 +67,10 @@ export async function killStorage(
   say(`Azurite restarted on the same ports as pid ${azurite.pid} after ${downMs} ms`);
   const after = await exportRowKeys(c, dates);
   const lostRows = new Set([...before].filter((k) => !after.has(k)));
-  const store = new ExpenseStore(c);
+  const store = new ExpenseStore(c, 10_000);
   const states = await mapLimit(ackedBefore, 16, (id) => retried(async () => (await store.get(id))?.value.state));
-  const revertedApprovals = new Set(ackedBefore.filter((_, i) => states[i] === 'submitted'));
+  // Back to the initial state: the approval's save is what Azurite dropped.
+  const revertedApprovals = new Set(ackedBefore.filter((_, i) => states[i] === INITIAL_STATE));
   say(`Azurite dropped ${lostRows.size} of those export rows and ${revertedApprovals.size} acknowledged approvals in its SIGKILL`);
   return { at, downMs, ackedAtKill: ackedBefore.length, lostRows, revertedApprovals };
 }

@@ -2,6 +2,8 @@ import { Router, type RequestHandler } from 'express';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
 import { isValidKey } from '../src/expenses/model';
+import { ExpenseNotFoundError } from '../src/expenses/errors';
+import { isApprovedOrExported } from '../src/expenses/lifecycle';
 import type { Services } from '../src/services';
 
 export interface AdminRouterDeps {
@@ -46,9 +48,9 @@ export function adminRouter(d: AdminRouterDeps): Router {
     const id = req.params.id as string;
     if (!isValidKey(id)) throw new AppError('bad_request', 'Expense id may contain only A-Z a-z 0-9 _ - (1-128 characters).');
     const found = await s.store.get(id);
-    if (!found) throw new AppError('not_found', `Expense ${id} does not exist.`);
+    if (!found) throw new ExpenseNotFoundError(id);
     const { state, approvalDate } = found.value;
-    if ((state !== 'approved' && state !== 'processing') || !approvalDate) {
+    if (!isApprovedOrExported(state) || !approvalDate) {
       throw new AppError('conflict', `Expense ${id} is ${state}; only approved or processing expenses can be re-exported.`);
     }
     // The export row key is (approvalDate, id), so a re-export can never add a second row.

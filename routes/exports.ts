@@ -1,19 +1,17 @@
 import { Router, type RequestHandler } from 'express';
-import type { TableClient } from '@azure/data-tables';
 import { pipeline } from 'node:stream/promises';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
 import { isCalendarDate } from '../src/expenses/dates';
 import { csvStringifier, pageStream } from '../src/export/csv';
-import { readExportPages } from '../src/export/export-reader';
+import type { ExportTable } from '../src/export/export-table';
 import type { Metrics } from '../src/observability/metrics';
 import { ConcurrencyLimit } from '../src/http/concurrency-limit';
 
 export interface ExportsRouterDeps {
   guard: (k: RouteKey) => RequestHandler;
   validate: RequestHandler[];
-  exportTable: TableClient;
-  timeoutMs: number;
+  exportTable: Pick<ExportTable, 'pages'>;
   metrics: Metrics;
   limits: { total: number; perUser: number };
 }
@@ -36,7 +34,7 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
       // stop, and an abort would still cost an AbortError (with its stack) on every request.
       if (!res.writableFinished) controller.abort();
     });
-    const pages = readExportPages(d.exportTable, date, d.timeoutMs, controller.signal);
+    const pages = d.exportTable.pages(date, controller.signal);
     // The first page is read before any byte is sent, so a storage failure here is still a clean 503.
     const first = await pages.next();
     res.status(200).set({

@@ -2,10 +2,10 @@ import { Router } from 'express';
 import type { StorageProbe } from '../src/storage/probe';
 import type { QueueConsumer } from '../src/consumer/consumer';
 
-/** A consumer loop that has not turned for this long is considered stuck (outage backoff caps at ~30 s). */
-const LOOP_STALL_MS = 90_000;
-
-export function healthRouter(d: { probe: StorageProbe; consumer: QueueConsumer }): Router {
+export function healthRouter(d: {
+  probe: StorageProbe;
+  consumer: Pick<QueueConsumer<unknown, unknown>, 'state' | 'lastLoopAt' | 'stallLimitMs'>;
+}): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
@@ -14,7 +14,8 @@ export function healthRouter(d: { probe: StorageProbe; consumer: QueueConsumer }
     const storage = await d.probe.check();
     const c = d.consumer;
     // 'created': the consumer is disabled in this process (CONSUMER_ENABLED=false), which is not a fault.
-    const consumerAlive = c.state === 'created' || (c.state !== 'stopped' && Date.now() - c.lastLoopAt < LOOP_STALL_MS);
+    // A loop that has not turned within its own stall limit (which follows the configured backoffs) is stuck.
+    const consumerAlive = c.state === 'created' || (c.state !== 'stopped' && Date.now() - c.lastLoopAt < c.stallLimitMs);
     const ready = storage.ok && consumerAlive && c.state !== 'stopping';
     res
       .status(ready ? 200 : 503)

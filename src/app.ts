@@ -79,8 +79,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
     exportsRouter({
       guard,
       validate,
-      exportTable: s.clients.exports,
-      timeoutMs: s.config.STORAGE_TIMEOUT_MS,
+      exportTable: s.exportTable,
       metrics: s.metrics,
       limits: { total: s.config.EXPORT_MAX_CONCURRENT, perUser: s.config.EXPORT_MAX_CONCURRENT_PER_USER },
     }),

@@ -5,10 +5,12 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { createApp } from './app';
-import { createServices, type Services } from './services';
+import { backgroundTasks, createServices, type Services } from './services';
+import type { BackgroundTask } from './background/task';
 import { createLogger } from './observability/logger';
 import type { EmbeddedAzurite } from './storage/embedded-azurite';
 import { startExclusiveAzurite } from './storage/azurite-lock';
@@ -37,19 +39,83 @@ async function resolveStorage(config: Config, log: Logger): Promise<{ source: Re
   return { source: { kind: 'connection-string', connectionString: azurite.connectionString }, azurite };
 }
 
+/** With the embedded Azurite and no users configured: a `demo` user with every role and a random password. */
+async function demoUser(config: Config, azurite: EmbeddedAzurite | undefined): Promise<{ users: User[]; demoPassword?: string }> {
+  if (config.users.length > 0 || !azurite) return { users: config.users };
+  const demoPassword = randomBytes(12).toString('base64url');
+  return {
+    users: [{ name: 'demo', roles: ['exporter', 'approver', 'admin'], passwordHash: await hashPassword(demoPassword) }],
+    demoPassword,
+  };
+}
+
 /** Storage may come up after us (or be briefly down): keep trying, boundedly. */
 async function provisionWithRetry(services: Services, log: Logger): Promise<void> {
   const backoff = new Backoff(500, 5000);
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {
-      return await provisionStorage(services.clients);
+      return await provisionStorage(services.clients, services.config.STORAGE_TIMEOUT_MS);
     } catch (err) {
       if (Date.now() > deadline) throw err;
       log.warn({ err: (err as Error).message }, 'storage not ready; retrying');
-      await new Promise((r) => setTimeout(r, backoff.next()));
+      await sleep(backoff.next());
     }
   }
+}
+
+/** HTTP or HTTPS, with deliberate limits, listening. */
+async function listen(app: Express, config: Config): Promise<{ server: Server; url: string; port: number }> {
+  const tls = config.TLS_CERT_FILE && config.TLS_KEY_FILE;
+  const server: Server = tls
+    ? createHttpsServer({ cert: readFileSync(config.TLS_CERT_FILE!), key: readFileSync(config.TLS_KEY_FILE!) }, app)
+    : createHttpServer(app);
+  // Slow-loris headers, slow request bodies, idle keep-alives, and stalled download clients (no bytes
+  // accepted for a minute) cannot hold a socket, memory or a table read forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  server.setTimeout(60_000, (socket) => socket.destroy());
+  server.listen(config.PORT, config.HOST);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return { server, port, url: `${tls ? 'https' : 'http'}://${config.HOST}:${port}` };
+}
+
+export interface ShutdownParts {
+  consumer: BackgroundTask | undefined;
+  others: readonly BackgroundTask[];
+  server: Server;
+  azurite?: EmbeddedAzurite;
+  log: Logger;
+}
+
+/**
+ * Graceful shutdown within one budget (SHUTDOWN_TIMEOUT_MS), so a slow step
+ * shortens the next one's share rather than pushing the exit past it:
+ * 1. stop receiving; let handlers finish for 40% of the budget (unfinished
+ *    messages stay in the queue); the other background tasks stop meanwhile;
+ * 2. stop accepting HTTP; streaming exports may finish until 85%;
+ * 3. storage last, so everything above could still finish its writes.
+ */
+export async function shutdown(p: ShutdownParts, budgetMs: number, reason: string): Promise<void> {
+  const end = Date.now() + budgetMs;
+  const until = (share: number) => Math.max(0, end - budgetMs * (1 - share) - Date.now());
+  p.log.info({ reason }, 'shutting down');
+  await Promise.all([p.consumer?.stop(until(0.4)), ...p.others.map((t) => t.stop(until(0.4)))]);
+
+  const closed = new Promise<void>((r) => p.server.close(() => r()));
+  p.server.closeIdleConnections();
+  const timer = setTimeout(() => p.server.closeAllConnections(), until(0.85));
+  await closed;
+  clearTimeout(timer);
+
+  // If Azurite is slow to go, we exit anyway: its watchdog sees our pipe close and stops it.
+  if (p.azurite) {
+    const stopped = await Promise.race([p.azurite.stop().then(() => true), sleep(Math.max(500, until(1)), false, { ref: false })]);
+    if (!stopped) p.log.warn('embedded Azurite still stopping at the shutdown deadline; its watchdog finishes the job');
+  }
+  p.log.info('shutdown complete');
 }
 
 export async function startServer(config: Config, opts: { demoData?: boolean; logger?: Logger } = {}): Promise<RunningServer> {
@@ -57,62 +123,24 @@ export async function startServer(config: Config, opts: { demoData?: boolean; lo
     opts.logger ?? createLogger({ level: config.LOG_LEVEL, pretty: process.stdout.isTTY === true && config.NODE_ENV !== 'production' });
   const { source, azurite } = await resolveStorage(config, log);
   try {
-    const clients = createStorageClients(source, config);
-    let users: User[] = config.users;
-    let demoPassword: string | undefined;
-    if (users.length === 0 && azurite) {
-      demoPassword = randomBytes(12).toString('base64url');
-      users = [{ name: 'demo', roles: ['exporter', 'approver', 'admin'], passwordHash: await hashPassword(demoPassword) }];
-    }
-    const services = createServices(config, clients, users, log);
+    const { users, demoPassword } = await demoUser(config, azurite);
+    const services = createServices(config, createStorageClients(source, config), users, log);
     await provisionWithRetry(services, log);
     if (azurite && (opts.demoData ?? config.DEMO_DATA)) await seedDemoData(services, log);
 
-    const app = createApp(services, { trustProxy: config.TRUST_PROXY });
-    const tls = config.TLS_CERT_FILE && config.TLS_KEY_FILE;
-    const server: Server = tls
-      ? createHttpsServer({ cert: readFileSync(config.TLS_CERT_FILE!), key: readFileSync(config.TLS_KEY_FILE!) }, app)
-      : createHttpServer(app);
-    // Deliberate limits: slow-loris headers, slow request bodies, idle keep-alives, and stalled
-    // download clients (no bytes accepted for a minute) cannot hold a socket, memory or a table read forever.
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
-    server.keepAliveTimeout = 5_000;
-    server.setTimeout(60_000, (socket) => socket.destroy());
-    server.listen(config.PORT, config.HOST);
-    await once(server, 'listening');
-    const port = (server.address() as AddressInfo).port;
-    const url = `${tls ? 'https' : 'http'}://${config.HOST}:${port}`;
-
-    if (config.CONSUMER_ENABLED) services.consumer.start();
-    services.sweeper.start();
-    services.depths.start();
+    const { server, url, port } = await listen(createApp(services, { trustProxy: config.TRUST_PROXY }), config);
+    const tasks = backgroundTasks(services, { consumer: config.CONSUMER_ENABLED });
+    for (const t of tasks) t.start();
 
     let closing: Promise<void> | undefined;
-    const shutdown = (reason: string) =>
-      (closing ??= (async () => {
-        const budget = config.SHUTDOWN_TIMEOUT_MS;
-        // One budget for all steps: a slow drain shortens the HTTP grace rather than pushing the exit past it.
-        const end = Date.now() + budget;
-        const left = (share: number) => Math.max(0, end - budget * (1 - share) - Date.now());
-        log.info({ reason }, 'shutting down');
-        // 1-2: stop receiving, let handlers finish (bounded); unfinished messages stay in the queue.
-        await Promise.all([services.consumer.stop(Math.floor(budget * 0.4)), services.sweeper.stop()]);
-        services.depths.stop();
-        // 3: stop accepting; let streaming exports finish (bounded), then cut what is left.
-        const closed = new Promise<void>((r) => server.close(() => r()));
-        server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), left(0.85));
-        await closed;
-        clearTimeout(timer);
-        // 4: storage last, so everything above could still finish its writes. If Azurite is slow to go,
-        // we exit anyway: its watchdog sees our pipe close and stops it.
-        if (azurite) {
-          const stopped = await Promise.race([azurite.stop().then(() => true), sleep(Math.max(500, left(1)), false, { ref: false })]);
-          if (!stopped) log.warn('embedded Azurite still stopping at the shutdown deadline; its watchdog finishes the job');
-        }
-        log.info('shutdown complete');
-      })());
+    const parts: ShutdownParts = {
+      consumer: tasks.find((t) => t === services.consumer),
+      others: tasks.filter((t) => t !== services.consumer),
+      server,
+      azurite,
+      log,
+    };
+    const stop = (reason: string) => (closing ??= shutdown(parts, config.SHUTDOWN_TIMEOUT_MS, reason));
 
     printBanner({
       url,
@@ -121,7 +149,7 @@ export async function startServer(config: Config, opts: { demoData?: boolean; lo
       today: dateInZone(new Date(), config.EXPORT_TIMEZONE),
       location: config.storage.kind === 'embedded' && !config.storage.inMemory ? config.storage.location : undefined,
     });
-    return { url, port, services, azurite, shutdown };
+    return { url, port, services, azurite, shutdown: stop };
   } catch (err) {
     await azurite?.stop();
     throw err;

@@ -3,16 +3,24 @@ import { readFileSync } from 'node:fs';
 import type { Config } from './config';
 import { Authenticator } from './auth/authenticator';
 import type { User } from './auth/users';
+import type { BackgroundTask } from './background/task';
 import { ApprovalService } from './expenses/approval';
 import { ApprovalSweeper } from './expenses/approval-sweeper';
 import { ExpenseStore } from './expenses/expense-store';
-import { handleApproval } from './consumer/export-handler';
+import { Outbox } from './expenses/outbox';
+import { ExportTable } from './export/export-table';
+import { handleApproval, type HandlerResult } from './consumer/export-handler';
 import { QueueConsumer } from './consumer/consumer';
+import { systemClock } from './consumer/clock';
+import { classifyFailure } from './consumer/errors';
+import { decodeApproval } from './consumer/message-codec';
 import { PoisonQueue } from './consumer/poison';
-import { crashHook } from './faults';
+import { crashAround } from './faults';
+import type { ApprovalMessage } from './expenses/model';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { QueueDepthMonitor } from './observability/queue-depth';
 import { StorageProbe } from './storage/probe';
+import { AzureQueue } from './storage/azure-queue';
 import type { StorageClients } from './storage/clients';
 import { projectFile } from './project-root';
 
@@ -35,7 +43,13 @@ export type ServiceConfig = Pick<
   | 'METRICS_TOKEN'
 >;
 
-/** Everything the app and the background work share, wired once. Nothing here starts timers or I/O. */
+/**
+ * Everything the app and the background work share, wired once. Nothing
+ * here starts timers or I/O. STORAGE_TIMEOUT_MS is the one deadline every
+ * storage call gets, passed to each owner from here. FAULT_CRASH_AT (tests
+ * only) is applied here too, by wrapping one method of a collaborator at
+ * each crash point, so the domain code never carries it.
+ */
 export function createServices(
   config: ServiceConfig,
   clients: StorageClients,
@@ -43,31 +57,46 @@ export function createServices(
   logger: Logger,
   metrics: Metrics = createMetrics(),
 ) {
-  const crash = crashHook(config.FAULT_CRASH_AT);
   const timeoutMs = config.STORAGE_TIMEOUT_MS;
-  const store = new ExpenseStore(clients);
+  const at = config.FAULT_CRASH_AT;
+  const queues = { main: new AzureQueue(clients.queue, timeoutMs), poison: new AzureQueue(clients.poison, timeoutMs) };
+  const store = new ExpenseStore(clients, timeoutMs);
+  const outbox = new Outbox(clients.outbox, timeoutMs);
+  const exportTable = new ExportTable(clients.exports, timeoutMs);
   const approvals = new ApprovalService({
-    store,
-    outbox: clients.outbox,
-    queue: clients.queue,
+    store: crashAround(store, 'replace', 'after', 'after-approve-save', at),
+    outbox,
+    queue: queues.main,
     timeoutMs,
     timeZone: config.EXPORT_TIMEZONE,
-    crash,
   });
-  const poison = new PoisonQueue(clients.queue, clients.poison, timeoutMs);
-  const consumerLog = logger.child({ component: 'consumer' });
-  const consumer = new QueueConsumer({
-    queue: clients.queue,
+  const poison = new PoisonQueue(queues.main, queues.poison, timeoutMs);
+  const handlerDeps = {
+    store: crashAround(store, 'replace', 'after', 'after-update', at),
+    exports: crashAround(exportTable, 'append', 'after', 'after-insert', at),
+  };
+  const consumerQueue = crashAround(
+    crashAround(queues.main, 'receive', 'after', 'after-receive', at, (r) => (r as unknown[]).length > 0),
+    'delete',
+    'before',
+    'before-delete',
+    at,
+  );
+  const consumer = new QueueConsumer<ApprovalMessage, HandlerResult>({
+    queue: consumerQueue,
     poison,
-    handle: (msg, signal) => handleApproval({ store, exports: clients.exports, timeoutMs, crash }, msg, signal),
-    logger: consumerLog,
+    decode: decodeApproval,
+    handle: (msg, signal) => handleApproval(handlerDeps, msg, signal),
+    classify: classifyFailure,
+    describe: (msg) => ({ expenseId: msg.expenseId }),
+    clock: systemClock,
+    logger: logger.child({ component: 'consumer' }),
     concurrency: config.CONSUMER_CONCURRENCY,
     visibilityTimeoutSec: config.QUEUE_VISIBILITY_TIMEOUT_S,
     maxDequeueCount: config.QUEUE_MAX_DEQUEUE_COUNT,
     maxIdleMs: config.CONSUMER_MAX_IDLE_MS,
     maxOutageBackoffMs: config.CONSUMER_MAX_OUTAGE_BACKOFF_MS,
     timeoutMs,
-    crash,
     observer: {
       settled(outcome, ms, result) {
         metrics.messages.inc({ outcome });
@@ -77,19 +106,44 @@ export function createServices(
     },
   });
   const sweeper = new ApprovalSweeper({
-    outbox: clients.outbox,
+    outbox,
     store,
     approvals,
-    timeoutMs,
     graceMs: config.APPROVAL_SWEEP_GRACE_MS,
     intervalMs: config.APPROVAL_SWEEP_INTERVAL_MS,
     logger: logger.child({ component: 'sweeper' }),
   });
   const authenticator = new Authenticator(users, { maxFailures: config.AUTH_MAX_FAILURES, failureWindowSec: config.AUTH_FAILURE_WINDOW_S });
-  const probe = new StorageProbe(clients);
-  const depths = new QueueDepthMonitor(clients, metrics);
+  const probe = new StorageProbe(queues.main);
+  const depths = new QueueDepthMonitor(queues, metrics, logger.child({ component: 'queue-depth' }));
   const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
-  return { config, clients, logger, metrics, store, approvals, poison, consumer, sweeper, authenticator, probe, depths, version };
+  return {
+    config,
+    clients,
+    logger,
+    metrics,
+    queues,
+    store,
+    outbox,
+    exportTable,
+    approvals,
+    poison,
+    consumer,
+    sweeper,
+    authenticator,
+    probe,
+    depths,
+    version,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+/**
+ * The background work of a server process, in the order it starts. The
+ * consumer is left out when CONSUMER_ENABLED=false; shutdown() stops them
+ * (the consumer with its drain budget).
+ */
+export function backgroundTasks(s: Services, opts: { consumer: boolean }): BackgroundTask[] {
+  return [...(opts.consumer ? [s.consumer] : []), s.sweeper, s.depths];
+}

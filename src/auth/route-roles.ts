@@ -5,7 +5,7 @@ import type { Role } from './users';
  * means public. A test walks openapi.yaml and checks each operation's
  * security against this table for every role and for anonymous callers.
  */
-export const ROUTE_ROLES: Record<string, readonly Role[] | null> = {
+export const ROUTE_ROLES = {
   'GET /healthz': null,
   'GET /readyz': null,
   'GET /openapi.yaml': null,
@@ -20,6 +20,9 @@ export const ROUTE_ROLES: Record<string, readonly Role[] | null> = {
   'GET /admin/poison': ['admin'],
   'POST /admin/poison/replay': ['admin'],
   'POST /admin/expenses/{id}/reexport': ['admin'],
-};
+} as const satisfies Record<string, readonly Role[] | null>;
 
+/** A route's key: a typo in one is a compile error. */
 export type RouteKey = keyof typeof ROUTE_ROLES;
+
+export const rolesOf = (key: RouteKey): readonly Role[] | null => ROUTE_ROLES[key];

@@ -3,17 +3,16 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { TableClient } from '@azure/data-tables';
 import { csvStringifier, pageStream } from '../export/csv';
-import { readExportPages } from '../export/export-reader';
+import type { ExportTable } from '../export/export-table';
 import { CliError, config, oneLine } from './common';
 import { withStorage } from './storage';
 
 /** Same reader, same CSV as GET /exports/:date: the table's partition, page by page, with back-pressure. */
-async function writeCsv(table: TableClient, date: string, timeoutMs: number, sink: Writable, end: boolean): Promise<number> {
+async function writeCsv(table: ExportTable, date: string, sink: Writable, end: boolean): Promise<number> {
   let n = 0;
   await pipeline(
-    pageStream(readExportPages(table, date, timeoutMs)),
+    pageStream(table.pages(date)),
     csvStringifier((k) => (n += k)),
     sink,
     { end },
@@ -51,15 +50,16 @@ function checkOut(out: string): void {
 export async function exportCommand(o: { date: string; out?: string }): Promise<void> {
   const cfg = config({ requireUsers: false });
   if (o.out) checkOut(o.out);
-  await withStorage(cfg, 'export', async ({ clients }) => {
+  await withStorage(cfg, 'export', async ({ services }) => {
     const t = cfg.STORAGE_TIMEOUT_MS;
+    const table = services.exportTable;
     try {
       if (o.out) {
-        const n = await writeFileAtomically(o.out, (sink) => writeCsv(clients.exports, o.date, t, sink, true));
+        const n = await writeFileAtomically(o.out, (sink) => writeCsv(table, o.date, sink, true));
         process.stderr.write(`expense-export: wrote ${n} rows for ${o.date} to ${o.out}\n`);
       } else {
         // stdout cannot be un-written: a failure half-way is reported by the exit status (and stderr), like curl -f.
-        await writeCsv(clients.exports, o.date, t, process.stdout, false);
+        await writeCsv(table, o.date, process.stdout, false);
       }
     } catch (err) {
       if (err instanceof CliError) throw err;

@@ -1,17 +1,11 @@
-import { PoisonQueue } from '../consumer/poison';
-import type { StorageClients } from '../storage/clients';
 import { config, printJson } from './common';
 import { withStorage } from './storage';
-
-function poisonQueue(clients: StorageClients, timeoutMs: number): PoisonQueue {
-  return new PoisonQueue(clients.queue, clients.poison, timeoutMs);
-}
 
 /** Same output as GET /admin/poison: a peek, so listing never hides messages from a replay. */
 export async function poisonListCommand(o: { limit: number }): Promise<void> {
   const cfg = config({ requireUsers: false });
-  await withStorage(cfg, 'poison list', async ({ clients }) => {
-    const { entries, approximateCount } = await poisonQueue(clients, cfg.STORAGE_TIMEOUT_MS).list(o.limit);
+  await withStorage(cfg, 'poison list', async ({ services }) => {
+    const { entries, approximateCount } = await services.poison.list(o.limit);
     printJson({ queue: cfg.poisonQueue, approximateCount, messages: entries });
   });
 }
@@ -19,9 +13,9 @@ export async function poisonListCommand(o: { limit: number }): Promise<void> {
 /** Same effect as POST /admin/poison/replay: back to the main queue, send first and delete second. */
 export async function poisonReplayCommand(o: { max?: number; id?: string[] }): Promise<void> {
   const cfg = config({ requireUsers: false });
-  await withStorage(cfg, 'poison replay', async ({ clients, consumer, embedded }) => {
+  await withStorage(cfg, 'poison replay', async ({ services, consumer, embedded }) => {
     const ids = o.id && o.id.length > 0 ? new Set(o.id) : undefined;
-    const result = await poisonQueue(clients, cfg.STORAGE_TIMEOUT_MS).replay(o.max ?? ids?.size ?? 32, ids);
+    const result = await services.poison.replay(o.max ?? ids?.size ?? 32, ids);
     printJson({ queue: cfg.APPROVALS_QUEUE, ...result });
     if (consumer === 'none' && result.replayed.length > 0) {
       process.stderr.write(

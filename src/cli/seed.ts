@@ -1,10 +1,8 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TableClient } from '@azure/data-tables';
 import { seedExpenses } from '../expenses/demo-data';
-import { ExpenseStore } from '../expenses/expense-store';
 import { dateInZone } from '../expenses/dates';
-import { readExportPages } from '../export/export-reader';
+import type { ExportTable } from '../export/export-table';
 import { CliError, config } from './common';
 import { withStorage } from './storage';
 
@@ -40,10 +38,9 @@ function progress(label: string, total: number): { update(n: number): void; stop
   return { update: (n) => bar.update(n), stop: () => bar.stop() };
 }
 
-async function exportedCount(table: TableClient, dates: string[], ids: ReadonlySet<string>, timeoutMs: number): Promise<number> {
+async function exportedCount(table: ExportTable, dates: string[], ids: ReadonlySet<string>): Promise<number> {
   let n = 0;
-  for (const date of dates)
-    for await (const page of readExportPages(table, date, timeoutMs)) for (const r of page) if (ids.has(r.rowKey)) n++;
+  for (const date of dates) for await (const id of table.expenseIds(date)) if (ids.has(id)) n++;
   return n;
 }
 
@@ -58,15 +55,14 @@ export async function seedCommand(o: SeedOptions): Promise<void> {
         `--wait: no server is running on ${storage.embedded?.location}/ to export the approvals; start \`expense-export serve\` first`,
       );
     }
-    const { clients } = storage;
-    const store = new ExpenseStore(clients);
+    const { services: s } = storage;
+    const store = s.store;
     const approvalDeps = {
       store,
-      outbox: clients.outbox,
-      queue: clients.queue,
+      outbox: s.outbox,
+      queue: s.queues.main,
       timeoutMs: cfg.STORAGE_TIMEOUT_MS,
       timeZone: cfg.EXPORT_TIMEZONE,
-      crash: () => undefined,
     };
     const firstDate = dateInZone(at ?? new Date(), cfg.EXPORT_TIMEZONE);
     const started = Date.now();
@@ -113,7 +109,7 @@ export async function seedCommand(o: SeedOptions): Promise<void> {
     let done: number;
     try {
       for (;;) {
-        done = await exportedCount(clients.exports, dates, want, cfg.STORAGE_TIMEOUT_MS);
+        done = await exportedCount(s.exportTable, dates, want);
         wbar.update(done);
         if (done >= want.size || Date.now() > deadline) break;
         await sleep(500);

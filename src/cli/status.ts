@@ -1,9 +1,5 @@
-import { odata } from '@azure/data-tables';
 import { readFileSync } from 'node:fs';
-import { OUTBOX_PARTITION } from '../expenses/approval';
-import { queueDepth } from '../observability/queue-depth';
 import { projectFile } from '../project-root';
-import { withDeadline } from '../storage/deadline';
 import { config, printJson } from './common';
 import { withStorage } from './storage';
 
@@ -16,22 +12,10 @@ const OUTBOX_COUNT_CAP = 1000;
 export async function statusCommand(): Promise<void> {
   const cfg = config({ requireUsers: false });
   const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
-  await withStorage(cfg, 'status', async ({ clients, description, embedded }) => {
-    const t = cfg.STORAGE_TIMEOUT_MS;
-    // Approvals whose enqueue has not been confirmed yet (the sweeper's work list); one partition, counted up to a cap.
-    const pending = await withDeadline(t * 3, undefined, async (abortSignal) => {
-      let n = 0;
-      const rows = clients.outbox.listEntities({
-        queryOptions: { filter: odata`PartitionKey eq ${OUTBOX_PARTITION}`, select: ['RowKey'] },
-        abortSignal,
-      });
-      for await (const page of rows.byPage({ maxPageSize: OUTBOX_COUNT_CAP })) {
-        n += page.length;
-        if (n >= OUTBOX_COUNT_CAP) break;
-      }
-      return n;
-    });
-    const [main, poison] = await Promise.all([queueDepth(clients.queue, t), queueDepth(clients.poison, t)]);
+  await withStorage(cfg, 'status', async ({ services, description, embedded }) => {
+    // Approvals whose enqueue has not been confirmed yet (the sweeper's work list), counted up to a cap.
+    const pending = await services.outbox.count('approval', OUTBOX_COUNT_CAP);
+    const [main, poison] = await Promise.all([services.queues.main.depth(), services.queues.poison.depth()]);
     printJson({
       version,
       storage: {

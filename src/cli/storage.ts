@@ -12,10 +12,15 @@ import {
   startExclusiveAzurite,
   type AzuriteHolder,
 } from '../storage/azurite-lock';
+import pino from 'pino';
+import { createServices, type Services } from '../services';
+import { createMetrics } from '../observability/metrics';
 import { CliError, oneLine } from './common';
 
 export interface CliStorage {
   clients: StorageClients;
+  /** The server's own wiring (no timers, no users): commands use the same owners the API does. */
+  services: Services;
   /** For the operator: where the data is. */
   description: string;
   /**
@@ -44,7 +49,7 @@ export async function withStorage<T>(cfg: Config, command: string, fn: (s: CliSt
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
-    let storage: CliStorage;
+    let storage: Omit<CliStorage, 'services'>;
     if (cfg.storage.kind !== 'embedded') {
       storage = { clients: createStorageClients(cfg.storage, cfg), description: describeAccount(cfg), consumer: 'unknown' };
     } else {
@@ -75,10 +80,12 @@ export async function withStorage<T>(cfg: Config, command: string, fn: (s: CliSt
         };
       }
     }
-    await provisionStorage(storage.clients).catch((err: Error) => {
+    await provisionStorage(storage.clients, cfg.STORAGE_TIMEOUT_MS).catch((err: Error) => {
       throw new CliError(`storage unreachable (${storage.description}): ${oneLine(err.message, 200)}`);
     });
-    return await fn(storage);
+    // The CLI's own output is its contract (one line on failure); service logs would only add noise to it.
+    const services = createServices(cfg, storage.clients, [], pino({ level: 'silent' }), createMetrics({ defaultMetrics: false }));
+    return await fn({ ...storage, services });
   } finally {
     process.off('SIGINT', stopOnSignal);
     process.off('SIGTERM', stopOnSignal);

@@ -1,46 +1,14 @@
-import type { TableClient } from '@azure/data-tables';
 import type { ExpenseStore } from '../expenses/expense-store';
+import { exportDecision } from '../expenses/lifecycle';
 import type { ApprovalMessage } from '../expenses/model';
+import type { ExportTable } from '../export/export-table';
 import { toExportRow, NotExportableError } from '../export/export-row';
-import { withDeadline } from '../storage/deadline';
-import { isConflict, isPreconditionFailed, isTransientStorageError } from '../storage/errors';
-import type { CrashHook } from '../faults';
-
-/**
- * Retry later: the message may succeed on another delivery (missing data
- * that may still arrive, a storage blip). Counts toward the dequeue limit.
- */
-export class RetryableError extends Error {
-  override name = 'RetryableError';
-}
-/** Never succeeds, however often it is retried: poison at once. */
-export class PermanentError extends Error {
-  override name = 'PermanentError';
-}
-
-/**
- * How the consumer treats a failed attempt:
- * - permanent: can never succeed (the expense cannot be flattened into a row) → poison now;
- * - transient: storage 5xx/408/429, timeouts, refused or reset connections, or data
- *   that may still arrive → another delivery after a backoff;
- * - unknown: anything else (an unexpected 4xx, a bug) → also retried, since a fix or
- *   a deploy may cure it, but only up to the dequeue limit, like WebJobs.
- * Transient and unknown failures that reach the dequeue limit are poisoned too, so
- * "the expense does not exist" becomes permanent after the retries.
- */
-export type FailureKind = 'permanent' | 'transient' | 'unknown';
-
-export function classifyFailure(err: unknown): FailureKind {
-  if (err instanceof PermanentError) return 'permanent';
-  if (err instanceof RetryableError || isTransientStorageError(err)) return 'transient';
-  return 'unknown';
-}
+import { isPreconditionFailed } from '../storage/errors';
+import { PermanentError, RetryableError } from './errors';
 
 export interface HandlerDeps {
   store: ExpenseStore;
-  exports: TableClient;
-  timeoutMs: number;
-  crash: CrashHook;
+  exports: Pick<ExportTable, 'append'>;
 }
 
 export interface HandlerResult {
@@ -50,7 +18,7 @@ export interface HandlerResult {
 }
 
 /**
- * Steps 2-5 of the design note; the caller deletes the message (step 6).
+ * Steps 2-5 of the design note; the consumer deletes the message (step 6).
  * Every step is safe to repeat, which is what turns at-least-once delivery
  * into an exactly-once effect: the row key makes the insert idempotent, and
  * the state move is conditional on the ETag we read.
@@ -59,7 +27,7 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
   const found = await d.store.get(msg.expenseId, signal);
   if (!found) throw new RetryableError(`expense ${msg.expenseId} does not exist`);
   let { value: expense, etag } = found;
-  if (expense.state === 'submitted') throw new RetryableError(`expense ${msg.expenseId} is not approved`);
+  if (exportDecision(expense.state) === 'wait') throw new RetryableError(`expense ${msg.expenseId} is not approved`);
   const items = await d.store.items(msg.expenseId, signal);
 
   let row;
@@ -70,17 +38,10 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
     throw err;
   }
 
-  let exported: HandlerResult['exported'] = 'inserted';
-  try {
-    await withDeadline(d.timeoutMs, signal, (abortSignal) => d.exports.createEntity(row, { abortSignal }));
-  } catch (err) {
-    if (!isConflict(err)) throw err;
-    exported = 'already-present'; // an earlier attempt got this far
-  }
-  d.crash('after-insert');
+  const exported = await d.exports.append(row, signal); // 'already-present': an earlier attempt got this far
 
   let transitioned = false;
-  for (let attempt = 0; expense.state === 'approved'; attempt++) {
+  for (let attempt = 0; exportDecision(expense.state) === 'export'; attempt++) {
     try {
       await d.store.replace({ ...expense, state: 'processing' }, etag, signal);
       transitioned = true;
@@ -92,6 +53,5 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
       ({ value: expense, etag } = again);
     }
   }
-  d.crash('after-update');
   return { exported, transitioned, approvedAt: expense.approvedAt! };
 }

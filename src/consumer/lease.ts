@@ -1,68 +1,73 @@
-import type { QueueClient, DequeuedMessageItem } from '@azure/storage-queue';
 import type { Logger } from 'pino';
 import { withDeadline } from '../storage/deadline';
 import { isLostLease } from '../storage/errors';
+import type { Clock } from './clock';
+import type { ConsumerQueue, QueueMessage } from './queue';
+
+export interface LeaseOptions {
+  queue: ConsumerQueue;
+  visibilitySec: number;
+  timeoutMs: number;
+  clock: Clock;
+  log: Logger;
+  /** The consumer's hard stop: renewals (and their storage calls) end with it. */
+  signal: AbortSignal;
+}
 
 /**
  * Our hold on one received message. While we work, it renews the visibility
- * timeout at half-time with updateMessage, always with the newest popReceipt.
- * A failed renewal is retried at the next tick (the lease may still be
- * valid); a 404/PopReceiptMismatch means another consumer owns the message
- * now, so we stop renewing and our final delete will be skipped.
+ * timeout at half-time, always with the newest popReceipt. A failed renewal
+ * is retried at the next tick (the lease may still be valid); a
+ * 404/PopReceiptMismatch means another consumer owns the message now, so we
+ * stop renewing and our final delete is skipped.
  */
 export class MessageLease {
   popReceipt: string;
   lost = false;
-  private timer: NodeJS.Timeout | undefined;
-  private settled = false;
-  private renewing: Promise<void> | undefined;
+  private readonly settled = new AbortController();
+  private readonly renewals: Promise<void>;
+  // A listener, not AbortSignal.any: one per message on the long-lived hard-stop signal, removed when we settle.
+  private readonly onHardStop = () => this.settled.abort();
 
   constructor(
-    readonly message: DequeuedMessageItem,
-    private readonly queue: QueueClient,
-    private readonly visibilitySec: number,
-    private readonly timeoutMs: number,
-    private readonly log: Logger,
-    private readonly signal?: AbortSignal,
+    readonly message: QueueMessage,
+    private readonly o: LeaseOptions,
   ) {
     this.popReceipt = message.popReceipt;
-    this.schedule();
+    if (o.signal.aborted) this.settled.abort();
+    else o.signal.addEventListener('abort', this.onHardStop, { once: true });
+    this.renewals = this.renewLoop();
   }
 
-  private schedule(): void {
-    if (this.settled || this.lost) return;
-    this.timer = setTimeout(
-      () => {
-        this.renewing = this.renew().finally(() => {
-          this.renewing = undefined;
-          this.schedule();
-        });
-      },
-      (this.visibilitySec * 1000) / 2,
-    );
-    this.timer.unref();
+  private async renewLoop(): Promise<void> {
+    const halfTime = (this.o.visibilitySec * 1000) / 2;
+    const stop = this.settled.signal;
+    while (!stop.aborted && !this.lost) {
+      await this.o.clock.sleep(halfTime, stop);
+      if (stop.aborted) return;
+      await this.renew();
+    }
   }
 
   private async renew(): Promise<void> {
     try {
-      const res = await withDeadline(this.timeoutMs, this.signal, (abortSignal) =>
-        this.queue.updateMessage(this.message.messageId, this.popReceipt, undefined, this.visibilitySec, { abortSignal }),
+      this.popReceipt = await withDeadline(this.o.timeoutMs, this.o.signal, (abortSignal) =>
+        this.o.queue.update(this.message.messageId, this.popReceipt, this.o.visibilitySec, abortSignal),
       );
-      if (res.popReceipt) this.popReceipt = res.popReceipt;
     } catch (err) {
       if (isLostLease(err)) {
         this.lost = true;
-        this.log.warn({ err }, 'lease lost while renewing: another consumer owns the message now');
+        this.o.log.warn({ err }, 'lease lost while renewing: another consumer owns the message now');
       } else {
-        this.log.warn({ err }, 'lease renewal failed; retrying at next tick');
+        this.o.log.warn({ err }, 'lease renewal failed; retrying at next tick');
       }
     }
   }
 
+  /** Stops renewing and waits for a renewal in flight: we never race our own renewal for the popReceipt. */
   private async settle(): Promise<void> {
-    this.settled = true;
-    clearTimeout(this.timer);
-    await this.renewing; // never race our own renewal for the popReceipt
+    this.abandon();
+    await this.renewals;
   }
 
   /** Returns false when the lease was lost: someone else will finish the message. */
@@ -70,14 +75,14 @@ export class MessageLease {
     await this.settle();
     if (this.lost) return false;
     try {
-      await withDeadline(this.timeoutMs, undefined, (abortSignal) =>
-        this.queue.deleteMessage(this.message.messageId, this.popReceipt, { abortSignal }),
+      await withDeadline(this.o.timeoutMs, undefined, (abortSignal) =>
+        this.o.queue.delete(this.message.messageId, this.popReceipt, abortSignal),
       );
       return true;
     } catch (err) {
       if (!isLostLease(err)) throw err;
       this.lost = true;
-      this.log.warn({ err }, 'delete found the lease lost: another consumer owns the message now');
+      this.o.log.warn({ err }, 'delete found the lease lost: another consumer owns the message now');
       return false;
     }
   }
@@ -87,17 +92,17 @@ export class MessageLease {
     await this.settle();
     if (this.lost) return;
     try {
-      await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-        this.queue.updateMessage(this.message.messageId, this.popReceipt, undefined, delaySec, { abortSignal }),
+      await withDeadline(this.o.timeoutMs, signal, (abortSignal) =>
+        this.o.queue.update(this.message.messageId, this.popReceipt, delaySec, abortSignal),
       );
     } catch (err) {
-      this.log.debug({ err }, 'release failed; the visibility timeout will return the message');
+      this.o.log.debug({ err }, 'release failed; the visibility timeout will return the message');
     }
   }
 
-  /** Stop renewing without touching the message (shutdown deadline, crash-like exit). */
+  /** Stops renewing without touching the message (shutdown deadline, crash-like exit). */
   abandon(): void {
-    this.settled = true;
-    clearTimeout(this.timer);
+    this.settled.abort();
+    this.o.signal.removeEventListener('abort', this.onHardStop);
   }
 }

@@ -1,5 +1,6 @@
-import type { QueueClient } from '@azure/storage-queue';
+import type { AzureQueue } from '../storage/azure-queue';
 import { withDeadline } from '../storage/deadline';
+import type { PoisonSink } from './queue';
 
 /** What we keep of a message we gave up on: the original body, untouched, and why. */
 export interface PoisonEnvelope {
@@ -23,33 +24,26 @@ export interface PoisonEntry extends PoisonEnvelope {
  * digging through logs. The envelope is plain JSON, never re-encoded, so the
  * original body comes back byte for byte on replay.
  */
-export class PoisonQueue {
+export class PoisonQueue implements PoisonSink {
   constructor(
-    private readonly main: QueueClient,
-    private readonly poison: QueueClient,
+    private readonly main: AzureQueue,
+    private readonly poison: AzureQueue,
     private readonly timeoutMs: number,
   ) {}
 
   async add(entry: Omit<PoisonEnvelope, 'kind' | 'failedAt'>, signal?: AbortSignal, now = new Date()): Promise<void> {
     const envelope: PoisonEnvelope = { kind: 'expense-export.poison/v1', ...entry, failedAt: now.toISOString() };
     await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-      this.poison.sendMessage(JSON.stringify(envelope), { messageTimeToLive: -1, abortSignal }),
+      this.poison.send(JSON.stringify(envelope), { messageTimeToLive: -1, abortSignal }),
     );
   }
 
   /** Peek only: listing must not hide messages from a concurrent replay. The queue API caps a peek at 32. */
   async list(max = 32, signal?: AbortSignal): Promise<{ entries: PoisonEntry[]; approximateCount: number }> {
-    const [peeked, props] = await Promise.all([
-      withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.peekMessages({ numberOfMessages: Math.min(32, max), abortSignal })),
-      withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.getProperties({ abortSignal })),
-    ]);
+    const [peeked, depth] = await Promise.all([this.poison.peek(max, signal), this.poison.depth(signal)]);
     return {
-      entries: peeked.peekedMessageItems.map((m) => ({
-        ...parseEnvelope(m.messageText),
-        messageId: m.messageId,
-        insertedOn: m.insertedOn.toISOString(),
-      })),
-      approximateCount: props.approximateMessagesCount ?? peeked.peekedMessageItems.length,
+      entries: peeked.map((m) => ({ ...parseEnvelope(m.messageText), messageId: m.messageId, insertedOn: m.insertedOn.toISOString() })),
+      approximateCount: Math.max(depth, peeked.length),
     };
   }
 
@@ -70,22 +64,16 @@ export class PoisonQueue {
     try {
       while (replayed.length < max && held.length < REPLAY_SCAN_LIMIT) {
         const want = messageIds ? 32 : Math.min(32, max - replayed.length);
-        const batch = await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-          this.poison.receiveMessages({ numberOfMessages: want, visibilityTimeout: 60, abortSignal }),
-        );
-        if (batch.receivedMessageItems.length === 0) break;
-        for (const m of batch.receivedMessageItems) {
+        const batch = await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.receive(want, 60, abortSignal));
+        if (batch.length === 0) break;
+        for (const m of batch) {
           if ((messageIds && !messageIds.has(m.messageId)) || replayed.length >= max) {
             held.push(m);
             continue;
           }
           const env = parseEnvelope(m.messageText);
-          await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-            this.main.sendMessage(env.body, { messageTimeToLive: -1, abortSignal }),
-          );
-          await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-            this.poison.deleteMessage(m.messageId, m.popReceipt, { abortSignal }),
-          );
+          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.main.send(env.body, { messageTimeToLive: -1, abortSignal }));
+          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.delete(m.messageId, m.popReceipt, abortSignal));
           replayed.push(m.messageId);
         }
         if (messageIds && replayed.length >= messageIds.size) break;
@@ -94,9 +82,7 @@ export class PoisonQueue {
       // Best effort: a message we fail to give back reappears when its 60 s visibility ends.
       await Promise.allSettled(
         held.map((m) =>
-          withDeadline(this.timeoutMs, undefined, (abortSignal) =>
-            this.poison.updateMessage(m.messageId, m.popReceipt, undefined, 0, { abortSignal }),
-          ),
+          withDeadline(this.timeoutMs, undefined, (abortSignal) => this.poison.update(m.messageId, m.popReceipt, 0, abortSignal)),
         ),
       );
     }

@@ -1,33 +1,30 @@
-import type { QueueClient } from '@azure/storage-queue';
-import type { TableClient } from '@azure/data-tables';
-import { AppError } from '../http/app-error';
 import { withDeadline } from '../storage/deadline';
-import { isNotFound, isPreconditionFailed } from '../storage/errors';
+import { isPreconditionFailed } from '../storage/errors';
 import { encodeApproval } from '../consumer/message-codec';
-import type { CrashHook } from '../faults';
+import type { QueueSender } from '../storage/azure-queue';
 import { dateInZone } from './dates';
+import { ConcurrentChangeError, ExpenseNotFoundError } from './errors';
 import type { ExpenseStore } from './expense-store';
+import { approvalDecision, TransitionRefusedError } from './lifecycle';
 import type { ApprovalMessage, Expense } from './model';
-
-export const OUTBOX_PARTITION = 'pending';
+import type { Outbox } from './outbox';
 
 export interface ApprovalDeps {
   store: ExpenseStore;
-  outbox: TableClient;
-  queue: QueueClient;
+  outbox: Outbox;
+  queue: QueueSender;
   timeoutMs: number;
   timeZone: string;
-  crash: CrashHook;
   now?: () => Date;
 }
 
 /**
  * Approval with an outbox so that no approval is lost between "state saved"
  * and "message enqueued":
- *   1. upsert an outbox row (PK "pending", RK = id) — the intent;
+ *   1. record an outbox row (the intent);
  *   2. save state=approved, conditional on the ETag we read;
  *   3. enqueue the message;
- *   4. delete the outbox row.
+ *   4. clear the outbox row.
  * A crash after 1 leaves the row behind; the sweeper finds it with one
  * partition query and re-enqueues if the expense is approved. Extra messages
  * are harmless because the consumer is idempotent (insert 409 → continue).
@@ -41,11 +38,12 @@ export class ApprovalService {
   async approve(id: string, approver: string, signal?: AbortSignal): Promise<{ expense: Expense; enqueued: boolean }> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = await this.d.store.get(id, signal);
-      if (!current) throw new AppError('not_found', `Expense ${id} does not exist.`);
+      if (!current) throw new ExpenseNotFoundError(id);
       const { value: expense, etag } = current;
-      // Re-approving is a no-op (a retried request must not queue twice); once exported it is a conflict.
-      if (expense.state === 'approved') return { expense, enqueued: false };
-      if (expense.state !== 'submitted') throw new AppError('conflict', `Expense ${id} is ${expense.state} and cannot be approved.`);
+      // Re-approving is a no-op (a retried request must not queue twice); once exported it is refused.
+      const decision = approvalDecision(expense.state);
+      if (decision === 'already-approved') return { expense, enqueued: false };
+      if (decision === 'refuse') throw new TransitionRefusedError(id, expense.state, 'approved');
 
       const at = this.now();
       const approved: Expense = {
@@ -55,40 +53,24 @@ export class ApprovalService {
         approver,
         approvalDate: dateInZone(at, this.d.timeZone),
       };
-      await this.call(signal, (abortSignal) =>
-        this.d.outbox.upsertEntity({ partitionKey: OUTBOX_PARTITION, rowKey: id, approvalDate: approved.approvalDate }, 'Replace', {
-          abortSignal,
-        }),
-      );
+      await this.d.outbox.record('approval', id, { approvalDate: approved.approvalDate! }, signal);
       try {
         await this.d.store.replace(approved, etag, signal);
       } catch (err) {
         if (isPreconditionFailed(err)) continue; // someone else changed it; re-read and decide again
         throw err;
       }
-      this.d.crash('after-approve-save');
       await this.enqueue({ expenseId: id, approvalDate: approved.approvalDate! }, signal);
-      await this.clearOutbox(id, undefined, signal);
+      await this.d.outbox.clear('approval', id, undefined, signal);
       return { expense: approved, enqueued: true };
     }
-    throw new AppError('conflict', `Expense ${id} is being changed concurrently; retry.`);
+    throw new ConcurrentChangeError(id);
   }
 
   async enqueue(msg: ApprovalMessage, signal?: AbortSignal): Promise<void> {
     // TTL -1: an approval must never expire in the queue, however long an outage lasts.
-    await this.call(signal, (abortSignal) => this.d.queue.sendMessage(encodeApproval(msg), { messageTimeToLive: -1, abortSignal }));
-  }
-
-  async clearOutbox(id: string, etag: string | undefined, signal?: AbortSignal): Promise<void> {
-    try {
-      await this.call(signal, (abortSignal) => this.d.outbox.deleteEntity(OUTBOX_PARTITION, id, { etag, abortSignal }));
-    } catch (err) {
-      // Already cleared, or re-written by a newer approval attempt: either way not ours to delete.
-      if (!isNotFound(err) && !isPreconditionFailed(err)) throw err;
-    }
-  }
-
-  private call<T>(signal: AbortSignal | undefined, fn: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    return withDeadline(this.d.timeoutMs, signal, fn);
+    await withDeadline(this.d.timeoutMs, signal, (abortSignal) =>
+      this.d.queue.send(encodeApproval(msg), { messageTimeToLive: -1, abortSignal }),
+    );
   }
 }

@@ -1,6 +1,7 @@
 import { odata, type TableEntityResult } from '@azure/data-tables';
 import { randomUUID } from 'node:crypto';
 import type { StorageClients } from '../storage/clients';
+import { INITIAL_STATE } from './lifecycle';
 import { withDeadline } from '../storage/deadline';
 import { isNotFound } from '../storage/errors';
 import type { Expense, ExpenseItem, NewExpense } from './model';
@@ -49,10 +50,13 @@ function toEntity(x: Expense): ExpenseEntity {
  * per item). Every read is a point read or a single-partition query.
  */
 export class ExpenseStore {
-  constructor(private readonly c: StorageClients) {}
+  constructor(
+    private readonly c: Pick<StorageClients, 'expenses' | 'items'>,
+    private readonly timeoutMs: number,
+  ) {}
 
   private call<T>(signal: AbortSignal | undefined, fn: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
-    return withDeadline(this.c.timeoutMs, signal, fn);
+    return withDeadline(this.timeoutMs, signal, fn);
   }
 
   /** Items first, in one transaction; the expense row last makes the whole visible. A crash in between leaves only unreachable items. */
@@ -76,7 +80,7 @@ export class ExpenseStore {
       reimbursementMethod: input.reimbursementMethod,
       currency: input.currency,
       description: input.description,
-      state: 'submitted',
+      state: INITIAL_STATE,
       createdAt: now.toISOString(),
     };
     await this.call(signal, (abortSignal) => this.c.expenses.createEntity(toEntity(expense), { abortSignal }));

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { isCurrency, parseAmount } from '../money/money';
 import { isCalendarDate } from './dates';
+import type { ExpenseState } from './lifecycle';
 
-export const EXPENSE_STATES = ['submitted', 'approved', 'processing'] as const;
-export type ExpenseState = (typeof EXPENSE_STATES)[number];
 export const REIMBURSEMENT_METHODS = ['direct_deposit', 'check', 'cash'] as const;
 export type ReimbursementMethod = (typeof REIMBURSEMENT_METHODS)[number];
 

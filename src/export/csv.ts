@@ -1,27 +1,10 @@
 import { Readable, Transform } from 'node:stream';
 import { stringify, type CastingContext, type Options } from 'csv-stringify/sync';
-import type { ExportPage, ExportRecord } from './export-reader';
+import { EXPORT_COLUMNS, type ExportRecord } from './export-row';
+import type { ExportPage } from './export-table';
 
-export const CSV_COLUMNS = [
-  { key: 'rowKey', header: 'expense_id' },
-  { key: 'approvedAt', header: 'approved_at' },
-  { key: 'approver', header: 'approver' },
-  { key: 'employee', header: 'employee' },
-  { key: 'costCenter', header: 'cost_center' },
-  { key: 'reimbursementMethod', header: 'reimbursement_method' },
-  { key: 'currency', header: 'currency' },
-  { key: 'amount', header: 'amount' },
-] as const satisfies ReadonlyArray<{ key: keyof ExportRecord; header: string }>;
-
-// Text that a person typed or picked. `rowKey`, `approvedAt` and `amount` are
-// formatted by the server and stay as they are, so numbers remain numbers.
-const USER_TEXT: ReadonlySet<string> = new Set<keyof ExportRecord>([
-  'approver',
-  'employee',
-  'costCenter',
-  'reimbursementMethod',
-  'currency',
-]);
+// Text that a person typed or picked gets the formula guard; what the server formats stays as it is.
+const USER_TEXT: ReadonlySet<string> = new Set(EXPORT_COLUMNS.filter((c) => c.text === 'user').map((c) => c.prop));
 
 // = + - @ TAB CR start a formula in Excel/LibreOffice/Sheets (OWASP "CSV Injection"), as do their
 // full-width forms in some locales. A leading apostrophe is guarded too, so that stripping exactly
@@ -39,7 +22,7 @@ export function unneutralizeCell(value: string): string {
 }
 
 const OPTIONS = {
-  columns: CSV_COLUMNS.map((c) => ({ key: c.key, header: c.header })),
+  columns: EXPORT_COLUMNS.map((c) => ({ key: c.prop, header: c.header })),
   record_delimiter: 'windows',
   // With a CRLF record delimiter csv-stringify would leave a lone CR or LF unquoted.
   quote_record_delimiter: true,

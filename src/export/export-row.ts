@@ -1,35 +1,39 @@
 import type { Expense, ExpenseItem } from '../expenses/model';
 import { formatMinor, sumMinor } from '../money/money';
 
-/** One row of the ExportTable: exactly one line of the flat file. */
-export interface ExportRow {
-  partitionKey: string; // approval date YYYY-MM-DD
-  rowKey: string; // expense id
-  approvedAt: string;
-  approver: string;
-  employee: string;
-  costCenter: string;
-  reimbursementMethod: string;
-  currency: string;
-  /** Exact decimal with the currency's minor digits, e.g. "0.30". */
-  amount: string;
-}
+/**
+ * The columns of the flat file, in file order: the one list from which the
+ * table row, the `$select` of every export read and the CSV header derive.
+ * `prop` is the ExportTable property (or `rowKey`); `text` says who wrote
+ * the cell: `user` text (typed or picked by a person) is guarded against
+ * formula injection, `server` text (ids, timestamps, amounts we format) is
+ * left as it is, so numbers stay numbers.
+ */
+export const EXPORT_COLUMNS = [
+  { prop: 'rowKey', header: 'expense_id', text: 'server' },
+  { prop: 'approvedAt', header: 'approved_at', text: 'server' },
+  { prop: 'approver', header: 'approver', text: 'user' },
+  { prop: 'employee', header: 'employee', text: 'user' },
+  { prop: 'costCenter', header: 'cost_center', text: 'user' },
+  { prop: 'reimbursementMethod', header: 'reimbursement_method', text: 'user' },
+  { prop: 'currency', header: 'currency', text: 'user' },
+  { prop: 'amount', header: 'amount', text: 'server' },
+] as const satisfies ReadonlyArray<{ prop: string; header: string; text: 'user' | 'server' }>;
 
-/** The properties the CSV needs: the `$select` of every export read. */
-export const EXPORT_SELECT = [
-  'RowKey',
-  'approvedAt',
-  'approver',
-  'employee',
-  'costCenter',
-  'reimbursementMethod',
-  'currency',
-  'amount',
-] as const;
+type ColumnProp = (typeof EXPORT_COLUMNS)[number]['prop'];
+
+/** One line of the file, as an export read returns it: every cell a string. */
+export type ExportRecord = Record<ColumnProp, string>;
+
+/** One row of the ExpenseExport table: a record plus its partition (the approval date, YYYY-MM-DD). */
+export type ExportRow = ExportRecord & { partitionKey: string };
+
+/** The table's names for the properties the file needs: the `$select` of every export read. */
+export const EXPORT_SELECT: readonly string[] = EXPORT_COLUMNS.map((c) => (c.prop === 'rowKey' ? 'RowKey' : c.prop));
 
 export class NotExportableError extends Error {}
 
-/** Pure: flattens an approved expense and its items into its export row. */
+/** Pure: flattens an approved expense and its items into its export row. `amount` is the exact sum with the currency's minor digits. */
 export function toExportRow(expense: Expense, items: readonly ExpenseItem[]): ExportRow {
   if (!expense.approvedAt || !expense.approver || !expense.approvalDate) {
     throw new NotExportableError(`expense ${expense.id} has no approval recorded`);

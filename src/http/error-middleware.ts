@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, ERROR_STATUS, PROBLEM_BASE, type ErrorCode } from './app-error';
 import { isTransientStorageError } from '../storage/errors';
+import { ConcurrentChangeError, ExpenseNotFoundError, TransitionRefusedError } from '../expenses/errors';
 
 const TITLES: Record<ErrorCode, string> = {
   bad_request: 'Bad request',
@@ -42,6 +43,8 @@ interface HttpLikeError {
 /** Maps anything thrown (ours, body-parser's, the OpenAPI validator's, the SDK's) to one problem shape. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  const domain = fromDomainError(err);
+  if (domain) return domain;
   if (isTransientStorageError(err)) {
     return new AppError('storage_unavailable', 'Storage is unreachable; try again shortly.', {
       headers: { 'Retry-After': '5' },
@@ -62,6 +65,13 @@ export function toAppError(err: unknown): AppError {
     return new AppError(code, message, errors ? { errors } : {});
   }
   return new AppError('internal', 'An unexpected error occurred.', { cause: err });
+}
+
+/** Domain errors carry no HTTP; this is where they get their status and stable code. */
+function fromDomainError(err: unknown): AppError | undefined {
+  if (err instanceof ExpenseNotFoundError) return new AppError('not_found', err.message);
+  if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError) return new AppError('conflict', err.message);
+  return undefined;
 }
 
 export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, instance?: string): void {

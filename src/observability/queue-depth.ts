@@ -1,40 +1,30 @@
-import type { StorageClients } from '../storage/clients';
-import { withDeadline } from '../storage/deadline';
+import type { Logger } from 'pino';
+import { PeriodicTask } from '../background/periodic-task';
+import type { AzureQueue } from '../storage/azure-queue';
 import type { Metrics } from './metrics';
 
-/** The service's approximate message count of one queue (a storage call). */
-export function queueDepth(queue: StorageClients['queue'], timeoutMs: number): Promise<number> {
-  return withDeadline(timeoutMs, undefined, (abortSignal) => queue.getProperties({ abortSignal })).then(
-    (p) => p.approximateMessagesCount ?? 0,
-  );
-}
-
-/** Queue depths are a storage call each, so they are refreshed on a timer, not per scrape. */
-export class QueueDepthMonitor {
+/** Queue depths are a storage call each, so they are refreshed on a timer (every 15 s), not per scrape. */
+export class QueueDepthMonitor extends PeriodicTask {
   depths: { main?: number; poison?: number; at?: string } = {};
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly c: StorageClients,
+    private readonly queues: { main: AzureQueue; poison: AzureQueue },
     private readonly metrics: Metrics,
-    private readonly intervalMs = 15000,
-  ) {}
+    logger: Logger,
+    intervalMs = 15_000,
+  ) {
+    super({ name: 'queue-depth', intervalMs, logger });
+  }
 
-  async refresh(): Promise<void> {
-    const [main, poison] = await Promise.all([queueDepth(this.c.queue, this.c.timeoutMs), queueDepth(this.c.poison, this.c.timeoutMs)]);
+  async refresh(signal?: AbortSignal): Promise<void> {
+    const [main, poison] = await Promise.all([this.queues.main.depth(signal), this.queues.poison.depth(signal)]);
     this.depths = { main, poison, at: new Date().toISOString() };
-    this.metrics.queueDepth.set({ queue: this.c.queue.name }, main);
-    this.metrics.queueDepth.set({ queue: this.c.poison.name }, poison);
+    this.metrics.queueDepth.set({ queue: this.queues.main.name }, main);
+    this.metrics.queueDepth.set({ queue: this.queues.poison.name }, poison);
   }
 
-  start(): void {
-    const tick = () => void this.refresh().catch(() => undefined);
-    tick();
-    this.timer = setInterval(tick, this.intervalMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
+  protected override async runOnce(signal: AbortSignal): Promise<void> {
+    // Unreachable storage shows as stale depths (and in /readyz), not as a log line every 15 s.
+    await this.refresh(signal).catch(() => undefined);
   }
 }

@@ -2,7 +2,7 @@ import { TableClient, TableServiceClient, type TableServiceClientOptions } from 
 import { QueueClient, QueueServiceClient, StorageRetryPolicyType, type StoragePipelineOptions } from '@azure/storage-queue';
 import type { TokenCredential } from '@azure/core-auth';
 import type { Config, StorageSource } from '../config';
-import { withDeadline } from './deadline';
+import { PROVISION_DEADLINE_FACTOR, withDeadline } from './deadline';
 
 export interface StorageClients {
   expenses: TableClient;
@@ -13,9 +13,13 @@ export interface StorageClients {
   queue: QueueClient;
   poison: QueueClient;
   queueService: QueueServiceClient;
-  /** Every storage call's deadline in ms. */
-  timeoutMs: number;
 }
+
+/** The tables and queues of one installation (configurable, so that tests and benches can isolate themselves). */
+export type StorageNames = Pick<
+  Config,
+  'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue'
+>;
 
 export type ResolvedStorage = Exclude<StorageSource, { kind: 'embedded' }>;
 
@@ -37,10 +41,7 @@ const isInsecure = (cs: string) => /DefaultEndpointsProtocol=http;|UseDevelopmen
  */
 export function createStorageClients(
   source: ResolvedStorage,
-  names: Pick<
-    Config,
-    'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue' | 'STORAGE_TIMEOUT_MS'
-  >,
+  names: StorageNames,
   credentialFactory: () => TokenCredential = defaultCredential,
 ): StorageClients {
   let table: (name: string) => TableClient;
@@ -67,7 +68,6 @@ export function createStorageClients(
     queue: queueService.getQueueClient(names.APPROVALS_QUEUE),
     poison: queueService.getQueueClient(names.poisonQueue),
     queueService,
-    timeoutMs: names.STORAGE_TIMEOUT_MS,
   };
 }
 
@@ -79,8 +79,8 @@ function defaultCredential(): TokenCredential {
 }
 
 /** Creates tables and queues if missing; safe to run from many instances at once. */
-export async function provisionStorage(c: StorageClients, signal?: AbortSignal): Promise<void> {
-  const t = c.timeoutMs * 3;
+export async function provisionStorage(c: StorageClients, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const t = timeoutMs * PROVISION_DEADLINE_FACTOR;
   await Promise.all([
     ...[c.expenses, c.items, c.exports, c.outbox].map((tc) => withDeadline(t, signal, (abortSignal) => tc.createTable({ abortSignal }))),
     ...[c.queue, c.poison].map((q) => withDeadline(t, signal, (abortSignal) => q.createIfNotExists({ abortSignal }))),

@@ -46,6 +46,16 @@ export class Deadline {
   }
 }
 
+/**
+ * STORAGE_TIMEOUT_MS bounds one storage call. Two kinds of work are many
+ * calls under one deadline, so they get a named multiple of it:
+ * - a listing of a whole partition (the outbox): several page requests;
+ * - provisioning at start (create tables and queues): the first calls on a
+ *   cold account or a just-started Azurite are slower than steady state.
+ */
+export const LISTING_DEADLINE_FACTOR = 4;
+export const PROVISION_DEADLINE_FACTOR = 3;
+
 /** Runs one storage call with its own deadline, chained to an optional parent signal. */
 export async function withDeadline<T>(
   ms: number,

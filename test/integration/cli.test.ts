@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/auth/password';
-import { PoisonQueue } from '../../src/consumer/poison';
 import { encodeApproval } from '../../src/consumer/message-codec';
 import { LOCK_FILE } from '../../src/storage/azurite-lock';
-import { startAzurite } from '../../src/storage/embedded-azurite';
-import { azuriteConnectionString, seedExportRows, testClients, uniqueNames } from '../support/storage';
-import { assertBuilt, cli, namesEnv, serve, type CliResult } from '../support/cli';
+import { AzuriteProcess } from '../../chaos/azurite-process';
+import { azuriteConnectionString, seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';
+import { assertBuilt, cli, serve, type CliResult } from '../support/cli';
+import { storageEnv as serverStorageEnv } from '../../chaos/child-server';
 import { PASSWORD, basic } from '../support/users';
 import { waitFor } from '../support/wait';
 
@@ -82,7 +82,7 @@ describe('input errors and help', () => {
 describe('against a configured storage account (the test Azurite)', () => {
   const storageEnv = (names = uniqueNames()) => ({
     names,
-    env: { AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(), ...namesEnv(names) },
+    env: serverStorageEnv(azuriteConnectionString(), names),
   });
 
   test('seed --count 500 --approve with a server running: 500 export rows, the same CSV as GET /exports/:date', async () => {
@@ -151,8 +151,9 @@ describe('against a configured storage account (the test Azurite)', () => {
   test('poison list shows why; poison replay puts the original body back on the approval queue', async () => {
     const { names, env } = storageEnv();
     const clients = await testClients(names);
+    const s = await testServices({ clients });
     const body = encodeApproval({ expenseId: 'exp-1', approvalDate: '2026-03-14' });
-    await new PoisonQueue(clients.queue, clients.poison, 5000).add({
+    await s.poison.add({
       body,
       reason: 'failed 5 times',
       code: 'retries_exhausted',
@@ -181,10 +182,10 @@ describe('against a configured storage account (the test Azurite)', () => {
 describe('export --out when storage fails part-way', () => {
   test('the target keeps its previous content and no partial file is left', async () => {
     // A private Azurite, since this test freezes it (SIGSTOP) mid-export.
-    const azurite = await startAzurite({ inMemory: true, watchdog: false });
+    const azurite = await AzuriteProcess.start();
     const thaw = () => {
       try {
-        process.kill(azurite.pid, 'SIGCONT');
+        azurite.resume();
       } catch {
         // already gone
       }
@@ -209,13 +210,12 @@ describe('export --out when storage fails part-way', () => {
       writeFileSync(out, 'previous complete file\n');
 
       const running = cli(['export', '--date', date, '--out', out], {
-        AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+        ...serverStorageEnv(azurite.connectionString, names),
         STORAGE_TIMEOUT_MS: '500',
-        ...namesEnv(names),
       });
       // Freeze storage the moment the export starts writing its temporary file.
       await waitFor(async () => readdirSync(dir).some((f) => f.endsWith('.partial')), 30_000, 5);
-      process.kill(azurite.pid, 'SIGSTOP');
+      azurite.pause();
       const r = await running;
       thaw();
 

@@ -3,8 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../src/observability/logger';
 import { QueueConsumer } from '../../src/consumer/consumer';
 import { PoisonQueue } from '../../src/consumer/poison';
-import { RetryableError, type HandlerResult } from '../../src/consumer/export-handler';
-import { encodeApproval } from '../../src/consumer/message-codec';
+import type { HandlerResult } from '../../src/consumer/export-handler';
+import { RetryableError, classifyFailure } from '../../src/consumer/errors';
+import { systemClock } from '../../src/consumer/clock';
+import { AzureQueue } from '../../src/storage/azure-queue';
+import { decodeApproval, encodeApproval } from '../../src/consumer/message-codec';
 import type { ApprovalMessage } from '../../src/expenses/model';
 import type { StorageClients } from '../../src/storage/clients';
 import { testClients } from '../support/storage';
@@ -35,10 +38,15 @@ const msg = (expenseId: string): string => encodeApproval({ expenseId, approvalD
 async function run(handle: (m: ApprovalMessage) => Promise<HandlerResult>, bodies: string[], settled: number, clients?: StorageClients) {
   clients ??= await testClients();
   const { lines, logger } = capture();
-  const consumer = new QueueConsumer({
-    queue: clients.queue,
-    poison: new PoisonQueue(clients.queue, clients.poison, 5000),
+  const queue = new AzureQueue(clients.queue, 5000);
+  const consumer = new QueueConsumer<ApprovalMessage, HandlerResult>({
+    queue,
+    poison: new PoisonQueue(queue, new AzureQueue(clients.poison, 5000), 5000),
+    decode: decodeApproval,
     handle: (m) => handle(m),
+    classify: classifyFailure,
+    describe: (m) => ({ expenseId: m.expenseId }),
+    clock: systemClock,
     logger,
     concurrency: 4,
     // The shortest the config allows: the lease renews every second.
@@ -48,7 +56,6 @@ async function run(handle: (m: ApprovalMessage) => Promise<HandlerResult>, bodie
     maxIdleMs: 200,
     maxOutageBackoffMs: 1000,
     timeoutMs: 5000,
-    crash: () => undefined,
   });
   for (const b of bodies) await clients.queue.sendMessage(b);
   consumer.start();

@@ -1,5 +1,6 @@
 import { odata } from '@azure/data-tables';
-import { handleApproval, RetryableError, type HandlerDeps } from '../../src/consumer/export-handler';
+import { handleApproval, type HandlerDeps } from '../../src/consumer/export-handler';
+import { RetryableError } from '../../src/consumer/errors';
 import type { Services } from '../../src/services';
 import { testServices } from '../support/storage';
 
@@ -10,7 +11,7 @@ const signal = new AbortController().signal;
 
 beforeAll(async () => {
   s = await testServices();
-  deps = { store: s.store, exports: s.clients.exports, timeoutMs: 5000, crash: () => undefined };
+  deps = { store: s.store, exports: s.exportTable };
 });
 
 async function approvedExpense(amounts: bigint[]) {
@@ -48,16 +49,16 @@ test('first delivery inserts the row and moves the expense to processing', async
 test('409 path: a row written by an earlier attempt is kept and processing continues', async () => {
   const e = await approvedExpense([500n]);
   // An earlier attempt died after the insert, before the state update.
-  await handleApproval(
-    {
-      ...deps,
-      crash: (p) => {
-        if (p === 'after-insert') throw new Error('crash');
+  const dying = {
+    ...deps,
+    exports: {
+      append: async (...args: Parameters<typeof s.exportTable.append>) => {
+        await s.exportTable.append(...args);
+        throw new Error('crash after the insert');
       },
     },
-    { expenseId: e.id, approvalDate: e.approvalDate! },
-    signal,
-  ).catch(() => undefined);
+  };
+  await expect(handleApproval(dying, { expenseId: e.id, approvalDate: e.approvalDate! }, signal)).rejects.toThrow('crash after the insert');
   expect((await s.store.get(e.id))!.value.state).toBe('approved');
   const r = await handleApproval(deps, { expenseId: e.id, approvalDate: e.approvalDate! }, signal);
   expect(r).toMatchObject({ exported: 'already-present', transitioned: true });

@@ -16,7 +16,7 @@ import { AzuriteProcess } from '../../chaos/azurite-process';
 import { failedChecks, settleInvariants } from '../../chaos/invariants';
 import { approvedExpenses } from '../support/approved';
 import { testClients, testServices, uniqueNames } from '../support/storage';
-import { consumerProbe, type ConsumerProbe } from '../support/consumer-probe';
+import { consumerProbe, expectLoopTurning, type ConsumerProbe } from '../support/consumer-probe';
 import { waitFor } from '../support/wait';
 
 let azurite: AzuriteProcess;
@@ -33,15 +33,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function seed(n: number): Promise<{ s: Services; ids: string[] }> {
-  const s = await testServices({
-    clients: await testClients(uniqueNames(), azurite.connectionString),
-    config: { STORAGE_TIMEOUT_MS: 2000 },
-  });
-  const ids = await approvedExpenses(s, n, 10);
+/** `n` approved expenses, seeded with the default deadline; the services returned give every storage call `storageTimeoutMs`. */
+async function seed(n: number, storageTimeoutMs: number): Promise<{ s: Services; ids: string[] }> {
+  const clients = await testClients(uniqueNames(), azurite.connectionString);
+  const ids = await approvedExpenses(await testServices({ clients }), n, 10);
   // Only writes Azurite has saved survive its SIGKILL; this test is about us, not about Azurite's autosave.
   await azurite.persisted(Date.now());
-  return { s, ids };
+  return { s: await testServices({ clients, config: { STORAGE_TIMEOUT_MS: storageTimeoutMs } }), ids };
 }
 
 // A backoff step is either a failed receive or a pause after a handler found storage gone (while received
@@ -50,13 +48,12 @@ const BACKOFF_LINES = new Set(['receive failed; backing off', 'storage unreachab
 const backoffs = (p: ConsumerProbe) => p.lines.filter((l) => BACKOFF_LINES.has(String(l.msg))).length;
 
 test('storage SIGKILLed mid-consume and restarted: the consumer backs off, /readyz is 503, /healthz 200, and it resumes by itself', async () => {
-  const { s, ids } = await seed(40);
+  const { s, ids } = await seed(40, 2000);
   const app = createApp(s);
   let killed: Promise<void> | undefined;
   // Killed when the first handler is done and before any delete: deletes are what an autosave could keep while losing the rows.
   const p = consumerProbe(s, {
     visibilityTimeoutSec: 2,
-    timeoutMs: 2000,
     maxOutageBackoffMs: 2000,
     afterHandle: () => void (killed ??= azurite.kill()),
   });
@@ -84,17 +81,16 @@ test('storage SIGKILLed mid-consume and restarted: the consumer backs off, /read
   const report = await settleInvariants(s.clients, ids, [], 30_000);
   expect(failedChecks(report)).toEqual([]);
   expect(report.counts).toMatchObject({ approved: 40, exportRows: 40, processing: 40 });
-  expect(p.consumer.state).not.toBe('stopped');
+  await expectLoopTurning(p.consumer); // neither crashed (stopped) nor stuck
   await waitFor(async () => (await request(app).get('/readyz')).status === 200, 10_000, 250);
 });
 
 test('storage hung (SIGSTOP) mid-consume: calls time out instead of hanging, /readyz is 503; after SIGCONT all is exported once', async () => {
-  const { s, ids } = await seed(40);
+  const { s, ids } = await seed(40, 1000); // the handler's calls (and the probe's) give up after 1 s
   const app = createApp(s);
   let paused = false;
   const p = consumerProbe(s, {
     visibilityTimeoutSec: 2,
-    timeoutMs: 1000,
     maxOutageBackoffMs: 2000,
     afterHandle: () => {
       if (!paused) azurite.pause();

@@ -4,6 +4,7 @@ import type { Services } from '../../src/services';
 import { readPoison } from '../../chaos/invariants';
 import { queueDepth, testServices } from '../support/storage';
 import { waitFor } from '../support/wait';
+import { expectLoopTurning } from '../support/consumer-probe';
 
 /**
  * Hostile queue bodies: the consumer poisons each one with a reason, keeps
@@ -36,7 +37,7 @@ test('a few hundred random message bodies all end in the poison queue, each with
 
   s.consumer.start();
   await waitFor(async () => (await queueDepth(s.clients.queue)) === 0, 60000, 200);
-  expect(s.consumer.state).not.toBe('stopped');
+  await expectLoopTurning(s.consumer); // neither crashed (stopped) nor stuck
 
   const poisoned = await readPoison(s.clients);
   const seen = new Map(poisoned.map((p) => [p.body, p]));

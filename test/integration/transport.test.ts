@@ -7,7 +7,7 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/server';
 import { azuriteConnectionString, uniqueNames } from '../support/storage';
-import { namesEnv } from '../support/cli';
+import { storageEnv } from '../../chaos/child-server';
 import { testUsers } from '../support/users';
 
 /** HTTPS when TLS_CERT_FILE/TLS_KEY_FILE are set, deliberate server timeouts, orderly shutdown. */
@@ -41,13 +41,12 @@ beforeAll(async () => {
   );
   const n = uniqueNames();
   const config = loadConfig({
-    AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(),
     AUTH_USERS: JSON.stringify(await testUsers()),
     TLS_CERT_FILE: cert,
     TLS_KEY_FILE: key,
     PORT: '0',
     CONSUMER_ENABLED: 'false',
-    ...namesEnv(n),
+    ...storageEnv(azuriteConnectionString(), n),
   });
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = () => true; // keep the banner out of the test output

@@ -1,5 +1,7 @@
 import type { Express } from 'express';
 import { loadOpenApi } from '../../src/http/openapi';
+import { ROUTE_ROLES } from '../../src/auth/route-roles';
+import type { Role } from '../../src/auth/users';
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };
@@ -29,3 +31,6 @@ export function specRoutes(): string[] {
   }
   return out.sort();
 }
+
+/** The roles ROUTE_ROLES gives an operation named by the spec (undefined: not declared at all). */
+export const rolesFor = (op: string): readonly Role[] | null | undefined => (ROUTE_ROLES as Record<string, readonly Role[] | null>)[op];

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
-import { createStorageClients, provisionStorage, type StorageClients } from '../../src/storage/clients';
+import { createStorageClients, provisionStorage, type StorageClients, type StorageNames } from '../../src/storage/clients';
+import { uniqueStorageNames } from '../../chaos/child-server';
 import { createServices, type ServiceConfig, type Services } from '../../src/services';
 import { createMetrics } from '../../src/observability/metrics';
 import type { User } from '../../src/auth/users';
@@ -15,22 +15,14 @@ export function azuriteConnectionString(): string {
 }
 
 /** Unique table and queue names, so test files never see each other's data. */
-export function uniqueNames() {
-  const id = randomBytes(4).toString('hex');
-  return {
-    EXPENSES_TABLE: `Exp${id}`,
-    EXPENSE_ITEMS_TABLE: `Items${id}`,
-    EXPORT_TABLE: `Export${id}`,
-    OUTBOX_TABLE: `Outbox${id}`,
-    APPROVALS_QUEUE: `approvals-${id}`,
-    poisonQueue: `approvals-${id}-poison`,
-    STORAGE_TIMEOUT_MS: 5000,
-  };
-}
+export const uniqueNames = (): StorageNames => uniqueStorageNames();
+
+/** The deadline of every storage call in tests unless a test sets its own (STORAGE_TIMEOUT_MS). */
+export const TEST_STORAGE_TIMEOUT_MS = 5000;
 
 export async function testClients(names = uniqueNames(), connectionString = azuriteConnectionString()): Promise<StorageClients> {
   const clients = createStorageClients({ kind: 'connection-string', connectionString }, names);
-  await provisionStorage(clients);
+  await provisionStorage(clients, TEST_STORAGE_TIMEOUT_MS);
   return clients;
 }
 
@@ -39,7 +31,7 @@ export const silentLogger = pino({ level: 'silent' });
 /** The service defaults, with test-friendly overrides. */
 export function testConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
   const base = loadConfig({ AZURITE_IN_MEMORY: 'true' });
-  return { ...base, CONSUMER_MAX_IDLE_MS: 200, APPROVAL_SWEEP_GRACE_MS: 0, ...overrides };
+  return { ...base, STORAGE_TIMEOUT_MS: TEST_STORAGE_TIMEOUT_MS, CONSUMER_MAX_IDLE_MS: 200, APPROVAL_SWEEP_GRACE_MS: 0, ...overrides };
 }
 
 export async function testServices(

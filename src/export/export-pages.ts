@@ -1,36 +1,14 @@
-import { odata, type TableClient, type TableEntityQueryOptions } from '@azure/data-tables';
+import type { TableClient, TableEntityQueryOptions } from '@azure/data-tables';
 import { Deadline } from '../storage/deadline';
-import { EXPORT_SELECT, type ExportRow } from './export-row';
 
-export type ExportRecord = Pick<
-  ExportRow,
-  'rowKey' | 'approvedAt' | 'approver' | 'employee' | 'costCenter' | 'reimbursementMethod' | 'currency' | 'amount'
->;
 /** A page as the SDK returns it: a continuation token means more pages follow. */
-export type ExportPage = ExportRecord[] & { continuationToken?: string };
+export type Page<T> = T[] & { continuationToken?: string };
 
-export const EXPORT_PAGE_SIZE = 1000; // the Table service's maximum page
-
-/**
- * The query of every export read (the bench's raw baseline sends exactly
- * this too). `$format=nometadata`: every selected property is a string, so
- * the per-entity odata annotations of the default format carry nothing we
- * use; dropping them makes pages smaller for the service to write and for
- * the SDK to parse. The SDK passes `format` through to the REST call but
- * does not declare it; if it ever stopped, we would get the default format,
- * which is slower but equally correct.
- */
-export function exportQuery(date: string): TableEntityQueryOptions {
-  const query: TableEntityQueryOptions & { format: string } = {
-    filter: odata`PartitionKey eq ${date}`,
-    select: [...EXPORT_SELECT],
-    format: 'application/json;odata=nometadata',
-  };
-  return query;
-}
+export const PAGE_SIZE = 1000; // the Table service's maximum page
 
 /**
- * Reads one date partition page by page, in RowKey order, with `$select`.
+ * Reads a query's results page by page, in key order. Part of the export
+ * table's owner (export-table.ts), which gives it the client and the query.
  *
  * One page is read ahead: while the caller writes page n, page n+1 is on
  * its way, so the table and our CSV work overlap instead of taking turns.
@@ -39,12 +17,12 @@ export function exportQuery(date: string): TableEntityQueryOptions {
  * pages. Each page request has its own deadline, which runs only while that
  * request is in flight (a slow client is not a slow storage).
  */
-export async function* readExportPages(
+export async function* readPages<T extends object>(
   table: TableClient,
-  date: string,
+  query: TableEntityQueryOptions,
   timeoutMs: number,
   signal?: AbortSignal,
-): AsyncGenerator<ExportPage> {
+): AsyncGenerator<Page<T>> {
   // Our own signal, so that a caller who stops early also cancels the page read ahead.
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal?.reason);
@@ -53,13 +31,11 @@ export async function* readExportPages(
   const deadline = new Deadline(timeoutMs, stop.signal);
   let inFlight = false;
   try {
-    const pages = table
-      .listEntities<ExportRecord>({ queryOptions: exportQuery(date), abortSignal: deadline.signal })
-      .byPage({ maxPageSize: EXPORT_PAGE_SIZE });
+    const pages = table.listEntities<T>({ queryOptions: query, abortSignal: deadline.signal }).byPage({ maxPageSize: PAGE_SIZE });
     const fetch = () => {
       deadline.arm();
       inFlight = true;
-      const next = pages.next() as Promise<IteratorResult<ExportPage>>;
+      const next = pages.next() as Promise<IteratorResult<Page<T>>>;
       // Also marks a rejection as handled: a read ahead that nobody awaits must not crash the process.
       next.then(settle, settle);
       return next;

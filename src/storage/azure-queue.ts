@@ -1,0 +1,76 @@
+import type { QueueClient } from '@azure/storage-queue';
+import type { ConsumerQueue, QueueMessage } from '../consumer/queue';
+import { withDeadline } from './deadline';
+
+export interface SendOptions {
+  /** Seconds; -1 never expires. */
+  messageTimeToLive?: number;
+  abortSignal?: AbortSignal;
+}
+
+/** Sending text to a queue: all that producers (approvals, replay, poison) need. */
+export interface QueueSender {
+  send(text: string, opts?: SendOptions): Promise<void>;
+}
+
+/**
+ * One Azure Storage queue, through the SDK's QueueClient: the consumer's
+ * narrow interface, plus send, peek and depth for the rest of the service.
+ * Message text passes through here in both directions, so this is where
+ * the service's view of a message body is decided.
+ */
+export class AzureQueue implements ConsumerQueue, QueueSender {
+  constructor(
+    readonly client: QueueClient,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get name(): string {
+    return this.client.name;
+  }
+
+  async receive(max: number, visibilityTimeoutSec: number, signal: AbortSignal): Promise<QueueMessage[]> {
+    const res = await this.client.receiveMessages({ numberOfMessages: max, visibilityTimeout: visibilityTimeoutSec, abortSignal: signal });
+    return res.receivedMessageItems.map((m) => ({
+      messageId: m.messageId,
+      popReceipt: m.popReceipt,
+      dequeueCount: m.dequeueCount,
+      messageText: m.messageText,
+    }));
+  }
+
+  async update(messageId: string, popReceipt: string, visibilityTimeoutSec: number, signal: AbortSignal): Promise<string> {
+    const res = await this.client.updateMessage(messageId, popReceipt, undefined, visibilityTimeoutSec, { abortSignal: signal });
+    return res.popReceipt ?? popReceipt;
+  }
+
+  async delete(messageId: string, popReceipt: string, signal: AbortSignal): Promise<void> {
+    await this.client.deleteMessage(messageId, popReceipt, { abortSignal: signal });
+  }
+
+  async send(text: string, opts: SendOptions = {}): Promise<void> {
+    await this.client.sendMessage(text, opts);
+  }
+
+  /** A look without a lease (the service peeks 32 at most). */
+  async peek(
+    max: number,
+    signal?: AbortSignal,
+  ): Promise<Array<{ messageId: string; messageText: string; insertedOn: Date; dequeueCount: number }>> {
+    const res = await withDeadline(this.timeoutMs, signal, (abortSignal) =>
+      this.client.peekMessages({ numberOfMessages: Math.min(32, max), abortSignal }),
+    );
+    return res.peekedMessageItems.map((m) => ({
+      messageId: m.messageId,
+      messageText: m.messageText,
+      insertedOn: m.insertedOn,
+      dequeueCount: m.dequeueCount,
+    }));
+  }
+
+  /** The service's approximate message count. */
+  async depth(signal?: AbortSignal): Promise<number> {
+    const p = await withDeadline(this.timeoutMs, signal, (abortSignal) => this.client.getProperties({ abortSignal }));
+    return p.approximateMessagesCount ?? 0;
+  }
+}
