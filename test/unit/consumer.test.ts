@@ -54,7 +54,7 @@ function harness(
       handled.push(script);
       current = script;
       const [what, arg] = script.split(':');
-      if (what === 'fail') throw failures[arg!]!();
+      if (what === 'fail') throw failures[arg]();
       if (what === 'hang')
         await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
       if (what === 'slow') await clock.sleep(Number(arg));
