@@ -4,6 +4,8 @@ const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
 /** @type {import('jest').Config} */
 module.exports = {
   maxWorkers: 2,
+  // Global: jest ignores testTimeout inside a project. Unit tests finish in milliseconds anyway.
+  testTimeout: 30000,
   projects: [
     {
       // Pure logic and the consumer loop behind its narrow queue interface: no storage, no Azurite
@@ -13,7 +15,6 @@ module.exports = {
       roots: ['<rootDir>/test/unit'],
       testMatch: ['**/*.test.ts'],
       transform,
-      testTimeout: 10000,
     },
     {
       // Everything that touches storage, against a real Azurite that the run starts itself.
@@ -24,7 +25,6 @@ module.exports = {
       transform,
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-      testTimeout: 30000,
     },
   ],
 };
