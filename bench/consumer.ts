@@ -17,6 +17,8 @@ export interface ConsumerResult {
   msgs_per_s: Record<string, number>;
   raw_msgs_per_s: Record<string, number>;
   ratio: number;
+  /** The real consumer's manifest retries (HTTP 412: another writer moved it) per 1,000 rows, by concurrency. */
+  manifest_412_per_1000: Record<string, number>;
 }
 
 const DATE = '2026-11-23';
@@ -33,7 +35,7 @@ const SEED_PARALLEL = 16;
 export async function benchConsumer(ctx: BenchContext): Promise<ConsumerResult> {
   const n = ctx.quick ? 200 : 3000;
   const ids = Array.from({ length: n }, () => randomUUID());
-  const result: ConsumerResult = { msgs_per_s: {}, raw_msgs_per_s: {}, ratio: NaN };
+  const result: ConsumerResult = { msgs_per_s: {}, raw_msgs_per_s: {}, ratio: NaN, manifest_412_per_1000: {} };
   for (const [i, c] of LEVELS.entries()) {
     // Alternate which goes first, so slow drift on a shared machine does not always favour one side.
     const order = i % 2 === 0 ? (['real', 'raw'] as const) : (['raw', 'real'] as const);
@@ -45,7 +47,10 @@ export async function benchConsumer(ctx: BenchContext): Promise<ConsumerResult> 
         const seeded = await timed(() => seed(clients, ids));
         const azuritePid = firstChildPid(azurite.pid);
         const [cpu0, az0] = [process.cpuUsage(), cpuMs(azuritePid)];
-        const { seconds } = await timed(() => (mode === 'real' ? drainReal(clients, names, c, n) : drainRaw(clients, c, n)));
+        const { value: conflicts, seconds } = await timed(() =>
+          mode === 'real' ? drainReal(clients, names, c, n) : drainRaw(clients, c, n).then(() => 0),
+        );
+        if (mode === 'real') result.manifest_412_per_1000[String(c)] = (1000 * conflicts) / n;
         const cpu = process.cpuUsage(cpu0);
         const rate = n / seconds;
         (mode === 'real' ? result.msgs_per_s : result.raw_msgs_per_s)[String(c)] = rate;
@@ -97,8 +102,10 @@ async function seedApproved(c: StorageClients, ids: readonly string[]): Promise<
   });
 }
 
-async function drainReal(clients: StorageClients, names: BenchNames, concurrency: number, n: number): Promise<void> {
+/** Drains with the real consumer; returns its manifest conflicts (412s). */
+async function drainReal(clients: StorageClients, names: BenchNames, concurrency: number, n: number): Promise<number> {
   const { services: s, metrics } = benchServices(clients, { CONSUMER_CONCURRENCY: String(concurrency), ...stringEnv(names) });
+  const conflicts = async () => (await metrics.manifestConflicts.get()).values[0]?.value ?? 0;
   s.consumer.start();
   const deadline = performance.now() + 10 * 60_000;
   let lastDepthCheck = performance.now();
@@ -108,11 +115,11 @@ async function drainReal(clients: StorageClients, names: BenchNames, concurrency
     for (;;) {
       const settled = (await metrics.messages.get()).values;
       const count = (outcome: string) => settled.find((v) => v.labels.outcome === outcome)?.value ?? 0;
-      if (count('deleted') >= n) return;
+      if (count('deleted') >= n) return await conflicts();
       // A delete that timed out after the service did it counts as retried, yet the message is gone.
       if (performance.now() - lastDepthCheck > 500) {
         lastDepthCheck = performance.now();
-        if (s.consumer.inFlight === 0 && (await clients.queue.getProperties()).approximateMessagesCount === 0) return;
+        if (s.consumer.inFlight === 0 && (await clients.queue.getProperties()).approximateMessagesCount === 0) return await conflicts();
       }
       if (count('poisoned') > 0 || count('lost') > 0 || performance.now() > deadline) {
         throw new Error(`consumer did not drain the queue: ${JSON.stringify(settled)}`);

@@ -1,5 +1,5 @@
 import type { StorageClients } from '../src/storage/clients';
-import { benchClients, benchNames, seedPartition, timed, type BenchContext, type BenchNames } from './support';
+import { benchClients, benchExportTable, benchNames, seedPartition, timed, type BenchContext, type BenchNames } from './support';
 
 export const DATE = '2026-11-23';
 /** One page on another date, to warm a fresh server without touching the measured partition. */
@@ -23,14 +23,15 @@ export interface ExportFixture {
 export async function exportFixture(ctx: BenchContext): Promise<ExportFixture> {
   const names = benchNames('x');
   const clients = await benchClients(ctx.connectionString, names);
-  await seedPartition(clients.exports, WARM_DATE, PAGE);
+  const table = benchExportTable(clients);
+  await seedPartition(table, WARM_DATE, PAGE);
   let rows = 0;
   return {
     names,
     clients,
     async grow(to: number) {
       if (to <= rows) return;
-      const { seconds } = await timed(() => seedPartition(clients.exports, DATE, to - rows, rows));
+      const { seconds } = await timed(() => seedPartition(table, DATE, to - rows, rows));
       ctx.say(`export partition: ${rows} → ${to} rows at ${Math.round((to - rows) / seconds)} rows/s`);
       rows = to;
     },

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { createGunzip } from 'node:zlib';
 import { PAGE_SIZE } from '../src/export/export-pages';
 import { ExportTable } from '../src/export/export-table';
 import { DATE, type ExportFixture } from './export-fixture';
@@ -9,6 +10,11 @@ export interface ExportResult {
   rows_per_s: number;
   raw_rows_per_s: number;
   ratio: number;
+  /** The same download with Accept-Encoding: gzip (the client inflates it as it reads). */
+  gzip_rows_per_s: number;
+  gzip_ratio: number;
+  /** Bytes on the wire, plain over gzip. */
+  gzip_shrink: number;
 }
 
 const NEWLINE = 0x0a;
@@ -26,10 +32,12 @@ export async function benchExport(ctx: BenchContext, fixture: ExportFixture): Pr
   const { clients } = fixture;
   const server = await spawnService(serverEnv(ctx, fixture.names));
   try {
-    const viaHttp = async () => {
-      const { value: n, seconds } = await timed(() => downloadRowCount(`${server.url}/exports/${DATE}`, ctx.user.authorization));
-      if (n !== rows) throw new Error(`export returned ${n} rows, expected ${rows}`);
-      return n / seconds;
+    const bytes = { plain: 0, gzip: 0 };
+    const viaHttp = async (gzip = false) => {
+      const { value: got, seconds } = await timed(() => download(`${server.url}/exports/${DATE}`, ctx.user.authorization, gzip));
+      if (got.rows !== rows) throw new Error(`export returned ${got.rows} rows, expected ${rows}`);
+      bytes[gzip ? 'gzip' : 'plain'] = got.bytes;
+      return got.rows / seconds;
     };
     const raw = async () => {
       const { value: n, seconds } = await timed(async () => {
@@ -42,19 +50,57 @@ export async function benchExport(ctx: BenchContext, fixture: ExportFixture): Pr
       return n / seconds;
     };
     await viaHttp(); // warm: JIT, sockets, the auth cache
+    await viaHttp(true);
     await raw();
     const a: number[] = [];
     const b: number[] = [];
+    const g: number[] = [];
     for (let i = 0; i < rounds; i++) {
       a.push(await viaHttp());
       b.push(await raw());
-      ctx.say(`export: round ${i + 1}/${rounds}: http ${Math.round(a.at(-1)!)} rows/s, raw ${Math.round(b.at(-1)!)} rows/s`);
+      g.push(await viaHttp(true));
+      ctx.say(
+        `export: round ${i + 1}/${rounds}: http ${Math.round(a.at(-1)!)} rows/s, raw ${Math.round(b.at(-1)!)} rows/s, gzip ${Math.round(g.at(-1)!)} rows/s`,
+      );
     }
-    const [rowsPerS, rawRowsPerS] = [median(a), median(b)];
-    return { rows_per_s: rowsPerS, raw_rows_per_s: rawRowsPerS, ratio: rowsPerS / rawRowsPerS };
+    const [rowsPerS, rawRowsPerS, gzipRowsPerS] = [median(a), median(b), median(g)];
+    ctx.say(`export: ${bytes.plain} bytes plain, ${bytes.gzip} gzipped`);
+    return {
+      rows_per_s: rowsPerS,
+      raw_rows_per_s: rawRowsPerS,
+      ratio: rowsPerS / rawRowsPerS,
+      gzip_rows_per_s: gzipRowsPerS,
+      gzip_ratio: gzipRowsPerS / rawRowsPerS,
+      gzip_shrink: bytes.plain / bytes.gzip,
+    };
   } finally {
     await server.stop();
   }
+}
+
+/** Reads the whole body (inflating it when gzip is asked for): data rows and bytes on the wire. */
+function download(url: string, authorization: string, gzip: boolean): Promise<{ rows: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { authorization, ...(gzip ? { 'accept-encoding': 'gzip' } : {}) };
+    request(url, { headers, agent: keepAlive }, (res) => {
+      if (res.statusCode !== 200 || (gzip && res.headers['content-encoding'] !== 'gzip')) {
+        res.resume();
+        return reject(new Error(`GET ${url}: ${res.statusCode} ${res.headers['content-encoding'] ?? 'identity'}`));
+      }
+      let bytes = 0;
+      let lines = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      const body = gzip ? res.pipe(createGunzip()) : res;
+      body.on('data', (chunk: Buffer) => {
+        for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, i + 1)) lines++;
+      });
+      body.on('end', () => resolve({ rows: lines - 1, bytes }));
+      body.on('error', reject);
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
 }
 
 /** Reads the whole CSV body and returns its data-row count (the bench's rows contain no line breaks). */

@@ -32,7 +32,14 @@ export function rounded(r: BenchResults): BenchResults {
   const map = (o: Record<string, number>, digits: number) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v, digits)]));
   return {
     ...(r.export && {
-      export: { rows_per_s: round(r.export.rows_per_s), raw_rows_per_s: round(r.export.raw_rows_per_s), ratio: round(r.export.ratio, 3) },
+      export: {
+        rows_per_s: round(r.export.rows_per_s),
+        raw_rows_per_s: round(r.export.raw_rows_per_s),
+        ratio: round(r.export.ratio, 3),
+        gzip_rows_per_s: round(r.export.gzip_rows_per_s),
+        gzip_ratio: round(r.export.gzip_ratio, 3),
+        gzip_shrink: round(r.export.gzip_shrink, 2),
+      },
     }),
     ...(r.export_memory && {
       export_memory: { growth_mb_10k: round(r.export_memory.growth_mb_10k, 1), growth_mb_40k: round(r.export_memory.growth_mb_40k, 1) },
@@ -42,6 +49,7 @@ export function rounded(r: BenchResults): BenchResults {
         msgs_per_s: map(r.consumer.msgs_per_s, 0),
         raw_msgs_per_s: map(r.consumer.raw_msgs_per_s, 0),
         ratio: round(r.consumer.ratio, 3),
+        manifest_412_per_1000: map(r.consumer.manifest_412_per_1000, 1),
       },
     }),
     ...(r.lag && { lag: { p50_ms: round(r.lag.p50_ms), p99_ms: round(r.lag.p99_ms) } }),
@@ -51,6 +59,9 @@ export function rounded(r: BenchResults): BenchResults {
         baseline_req_per_s: round(r.http.baseline_req_per_s),
         ratio: round(r.http.ratio, 3),
         p99_ms: round(r.http.p99_ms),
+        poll_req_per_s: round(r.http.poll_req_per_s),
+        raw_manifest_reads_per_s: round(r.http.raw_manifest_reads_per_s),
+        poll_ratio: round(r.http.poll_ratio, 3),
       },
     }),
   };
@@ -64,6 +75,9 @@ export function table(r: BenchResults, x: ReportExtras): string {
       ['export.rows_per_s (GET /exports, HTTP + auth)', fmt(r.export.rows_per_s), ''],
       ['export.raw_rows_per_s (SDK byPage, same query)', fmt(r.export.raw_rows_per_s), ''],
       ['export.ratio', fmt(r.export.ratio, 3), '≥ 0.90', r.export.ratio >= 0.9],
+      ['export.gzip_rows_per_s (Accept-Encoding: gzip)', fmt(r.export.gzip_rows_per_s), ''],
+      ['export.gzip_ratio (against the raw scan)', fmt(r.export.gzip_ratio, 3), '≥ 0.80', r.export.gzip_ratio >= 0.8],
+      ['export: bytes plain / gzipped', `${fmt(r.export.gzip_shrink, 2)}×`, ''],
     );
   }
   if (r.export_memory) {
@@ -96,7 +110,15 @@ export function table(r: BenchResults, x: ReportExtras): string {
       const [real, raw] = [c.msgs_per_s[level], c.raw_msgs_per_s[level]];
       rows.push([`consumer.msgs_per_s / raw_msgs_per_s @ ${level}`, `${fmt(real)} / ${fmt(raw)} (${fmt(real / raw, 2)})`, '']);
     }
-    rows.push([`consumer.ratio @ default ${x.defaultConcurrency}`, fmt(c.ratio, 3), '≥ 0.80', c.ratio >= 0.8]);
+    rows.push([
+      `consumer.ratio @ default ${x.defaultConcurrency} (with the manifest, against a raw loop without one)`,
+      fmt(c.ratio, 3),
+      '≥ 0.90 (floor 0.80)',
+      c.ratio >= 0.9 ? true : c.ratio >= 0.8 ? 'floor only' : false,
+    ]);
+    for (const [level, v] of Object.entries(c.manifest_412_per_1000 ?? {})) {
+      rows.push([`consumer: manifest 412 retries per 1,000 rows @ ${level}`, fmt(v, 1), '']);
+    }
     const [best, bestRate] = Object.entries(c.msgs_per_s).sort((p, q) => q[1] - p[1])[0];
     const d = String(x.defaultConcurrency);
     rows.push([
@@ -113,8 +135,11 @@ export function table(r: BenchResults, x: ReportExtras): string {
     rows.push(
       ['http.req_per_s (GET /exports, 20 rows)', fmt(r.http.req_per_s), ''],
       ['http.baseline_req_per_s (Express hello-world)', fmt(r.http.baseline_req_per_s), ''],
-      ['http.ratio', fmt(r.http.ratio, 3), '≥ 0.25', r.http.ratio >= 0.25],
+      ['http.ratio (information)', fmt(r.http.ratio, 3), ''],
       ['http.p99_ms', fmt(r.http.p99_ms), ''],
+      ['http.poll_req_per_s (conditional GET answered 304)', fmt(r.http.poll_req_per_s), ''],
+      ['http.raw_manifest_reads_per_s (SDK point read, same concurrency)', fmt(r.http.raw_manifest_reads_per_s), ''],
+      ['http.poll_ratio', fmt(r.http.poll_ratio, 3), '≥ 0.50', r.http.poll_ratio >= 0.5],
     );
     if (x.httpCpu) {
       const c = x.httpCpu;

@@ -1,15 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { TableClient, TransactionAction } from '@azure/data-tables';
 import pino from 'pino';
 import { loadConfig, type Config } from '../src/config';
 import { createLogger } from '../src/observability/logger';
 import { createMetrics, type Metrics } from '../src/observability/metrics';
 import { createServices, type Services } from '../src/services';
-import { mapLimit } from '../src/map-limit';
 import { createStorageClients, provisionStorage, type StorageClients, type StorageNames } from '../src/storage/clients';
 import { storageEnv, uniqueStorageNames } from '../chaos/child-server';
 import { hashPassword } from '../src/auth/password';
 import type { ExportRow } from '../src/export/export-row';
+import { ExportTable } from '../src/export/export-table';
 
 export interface BenchContext {
   connectionString: string;
@@ -75,9 +74,12 @@ const METHODS = ['direct_deposit', 'check', 'cash'];
 
 /** A realistic export row; a few cells need quoting or the formula guard, as real names do. */
 function fakeExportRow(date: string, i: number): ExportRow {
+  const id = randomUUID();
   return {
     partitionKey: date,
-    rowKey: randomUUID(),
+    rowKey: id,
+    attempt: 1,
+    expenseId: id,
     approvedAt: new Date(Date.parse(`${date}T08:00:00.000Z`) + i * 997).toISOString(),
     approver: i % 3 === 0 ? 'approver' : 'manager.two',
     employee: EMPLOYEES[i % EMPLOYEES.length],
@@ -88,16 +90,20 @@ function fakeExportRow(date: string, i: number): ExportRow {
   };
 }
 
-/** Seeds one partition in entity-group transactions of 100 (the service's maximum), a few in flight. */
-export async function seedPartition(table: TableClient, date: string, count: number, from = 0): Promise<void> {
-  const batches: TransactionAction[][] = [];
-  for (let i = 0; i < count; i += 100) {
-    batches.push(
-      Array.from({ length: Math.min(100, count - i) }, (_, j) => ['create', { ...fakeExportRow(date, from + i + j) }] as TransactionAction),
-    );
+/**
+ * Seeds one day through the export table's owner, as the consumer writes it:
+ * rows numbered with their manifest, 99 to a transaction (group commit).
+ */
+export async function seedPartition(exportTable: ExportTable, date: string, count: number, from = 0): Promise<void> {
+  for (let i = 0; i < count; i += 990) {
+    const chunk = Array.from({ length: Math.min(990, count - i) }, (_, j) => fakeExportRow(date, from + i + j));
+    await Promise.all(chunk.map((row) => exportTable.append(row)));
   }
-  await mapLimit(batches, 4, (b) => table.submitTransaction(b));
 }
+
+/** The export table's owner on a bench's clients (for seeding), logging nowhere. */
+export const benchExportTable = (clients: StorageClients): ExportTable =>
+  new ExportTable(clients.exports, BENCH_STORAGE_TIMEOUT_MS, { logger: pino({ level: 'silent' }) });
 
 /** The app's services on `clients`, logging one line per message at info as production does, into /dev/null. */
 export function benchServices(

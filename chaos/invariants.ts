@@ -4,8 +4,12 @@ import { AzureQueue } from '../src/storage/azure-queue';
 import { ExpenseStore } from '../src/expenses/expense-store';
 import { ExportTable } from '../src/export/export-table';
 import { parseEnvelope, type PoisonEnvelope } from '../src/consumer/poison';
-import { isApprovedOrExported, isExported, type ExpenseState } from '../src/expenses/lifecycle';
+import { isApprovedOrExported, isExported, takesAcknowledgement, type ExpenseState } from '../src/expenses/lifecycle';
+import { addToTotals, minorOf, totalsJson, type Totals } from '../src/export/manifest';
 import { mapLimit } from '../src/map-limit';
+import pino from 'pino';
+
+const silent = pino({ level: 'silent' });
 
 /** Checks run after the faults, against a storage that is up: a generous deadline, but never none. */
 const TIMEOUT_MS = 10_000;
@@ -56,6 +60,31 @@ export function failedChecks(report: InvariantReport): string[] {
   return report.lines.filter((l) => !passed(l));
 }
 
+/**
+ * One day against its manifest: seqs 1..seq, each once; rowCount and the
+ * totals per currency equal the rows'; no row without a seq.
+ */
+export async function checkDay(
+  exportTable: ExportTable,
+  date: string,
+): Promise<{ problems: string[]; rows: Array<{ expenseId: string; seq?: number }>; acknowledgedThrough: number }> {
+  const rows: Array<{ expenseId: string; seq?: number; currency: string; amount: string }> = [];
+  for await (const r of exportTable.storedRows(date)) rows.push(r);
+  const m = (await exportTable.manifest(date))?.manifest;
+  const problems: string[] = [];
+  if (!m) return { problems: rows.length ? [`${date}: ${rows.length} rows and no manifest`] : [], rows, acknowledgedThrough: 0 };
+  const seqs = rows.map((r) => r.seq ?? 0).sort((a, b) => a - b);
+  if (seqs.some((q, i) => q !== i + 1)) problems.push(`${date}: seqs are not 1..${rows.length}, each once`);
+  if (m.seq !== rows.length || m.rowCount !== rows.length)
+    problems.push(`${date}: manifest seq ${m.seq}, rowCount ${m.rowCount}; ${rows.length} rows`);
+  let totals: Totals = {};
+  for (const r of rows) totals = addToTotals(totals, r.currency, minorOf(r.amount, r.currency));
+  if (JSON.stringify(totalsJson(totals)) !== JSON.stringify(totalsJson(m.totals))) {
+    problems.push(`${date}: manifest totals ${JSON.stringify(totalsJson(m.totals))}, rows ${JSON.stringify(totalsJson(totals))}`);
+  }
+  return { problems, rows, acknowledgedThrough: m.acknowledgedThrough };
+}
+
 const diff = (a: Iterable<string>, b: ReadonlySet<string>) => [...a].filter((x) => !b.has(x));
 const show = (ids: readonly string[]) => (ids.length > 5 ? `${ids.slice(0, 5).join(', ')} … (${ids.length})` : ids.join(', '));
 
@@ -73,7 +102,7 @@ export async function checkInvariants(
   opts: CheckOptions = {},
 ): Promise<InvariantReport> {
   const store = new ExpenseStore(c, TIMEOUT_MS);
-  const exportTable = new ExportTable(c.exports, TIMEOUT_MS);
+  const exportTable = new ExportTable(c.exports, TIMEOUT_MS, { logger: silent });
   const states = new Map<string, ExpenseState | 'missing'>();
   const dates = new Set<string>();
   await mapLimit(ids, 32, async (id) => {
@@ -87,9 +116,21 @@ export async function checkInvariants(
   };
   const approved = new Set(ids.filter(isApproved));
 
+  // One row per approval (an expense approved again after a rejection has a row per attempt).
   const rowsById = new Map<string, number>();
+  const dayProblems: string[] = [];
+  const ackProblems: string[] = [];
   for (const date of dates) {
-    for await (const id of exportTable.expenseIds(date)) rowsById.set(id, (rowsById.get(id) ?? 0) + 1);
+    const day = await checkDay(exportTable, date);
+    dayProblems.push(...day.problems);
+    for (const r of day.rows) {
+      const current = states.get(r.expenseId);
+      if (current === undefined || current === 'missing') continue; // not ours
+      rowsById.set(r.expenseId, (rowsById.get(r.expenseId) ?? 0) + 1);
+      // Acknowledged rows: their expenses have moved on from processing (the applier may still be at work: settle waits).
+      if (r.seq !== undefined && r.seq <= day.acknowledgedThrough && takesAcknowledgement(current))
+        ackProblems.push(`${date}#${r.seq} ${r.expenseId}`);
+    }
   }
   const ours = new Set(ids);
   const exported = [...rowsById.keys()].filter((id) => ours.has(id));
@@ -126,7 +167,9 @@ export async function checkInvariants(
   check('every approved expense has an export row (none missing)', missing);
   check('every export row belongs to an approved expense', extra);
   check('no expense has more than one export row', duplicates);
-  check('every exported expense is processing', notProcessing);
+  check('every exported expense is processing or beyond', notProcessing);
+  check("every day's manifest seq, rowCount and totals equal its rows; seqs are dense and unique", dayProblems);
+  check('every acknowledged row has its expense exported', ackProblems);
   check('the main queue is empty', mainQueue === 0 ? [] : [`${mainQueue} messages left`]);
   check('the poison queue holds no unexpected message', unexpected);
   check('every malformed input is in the poison queue', notPoisoned);

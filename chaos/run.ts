@@ -26,6 +26,8 @@ import { AzuriteProcess } from './azurite-process';
 import { serverEnv } from './child-server';
 import { approveAll, malformedBodies } from './driver';
 import { Fleet } from './fleet';
+import { newLedger, onPremLoop, pullAndAcknowledge } from './onprem';
+import { dateInZone } from '../src/expenses/dates';
 import { mapLimit } from '../src/map-limit';
 import { settleInvariants } from './invariants';
 import { excuseRevertedApproval, killStorage, repairStorageLoss, type StorageKill } from './storage-loss';
@@ -56,7 +58,7 @@ async function main(): Promise<boolean> {
   await provisionStorage(clients, STORAGE_TIMEOUT_MS);
 
   const password = randomBytes(12).toString('base64url');
-  const users = [{ name: 'chaos', roles: ['approver', 'admin'], passwordHash: await hashPassword(password) }];
+  const users = [{ name: 'chaos', roles: ['approver', 'exporter', 'admin'], passwordHash: await hashPassword(password) }];
   const auth = `Basic ${Buffer.from(`chaos:${password}`).toString('base64')}`;
   const fleet = new Fleet(
     INSTANCES,
@@ -67,6 +69,7 @@ async function main(): Promise<boolean> {
       CONSUMER_MAX_OUTAGE_BACKOFF_MS: '3000',
       APPROVAL_SWEEP_GRACE_MS: '3000',
       APPROVAL_SWEEP_INTERVAL_MS: '2000',
+      ACK_APPLY_INTERVAL_MS: '1000',
     }),
   );
   let passed = false;
@@ -112,7 +115,11 @@ async function main(): Promise<boolean> {
         if (pid) say(`SIGKILL instance pid ${pid} (${acked}/${ids.length} approvals acknowledged)`);
       }
     })();
-    const [ledger] = await Promise.all([approvals, chaos]);
+    // The on-premises system pulls and acknowledges all along, from whichever instance answers.
+    const onPrem = newLedger();
+    const dates = () => [...new Set([dateInZone(new Date(Date.now() - 60_000), 'UTC'), dateInZone(new Date(), 'UTC')])];
+    const pulling = onPremLoop(fleet, auth, dates, onPrem, () => approving);
+    const [ledger] = await Promise.all([approvals, chaos, pulling]);
     say(
       `approvals done: ${ledger.ackedAt.size} acknowledged, ${ledger.gaveUp.length} given up; ${ledger.attempts} requests, ${ledger.failures} failed and retried`,
     );
@@ -129,6 +136,15 @@ async function main(): Promise<boolean> {
       report = await settleInvariants(clients, ids, malformed, 60_000, 1000, { excusePoison });
     }
 
+    // A last pull and acknowledgement of every day, once all is in; then every acknowledged expense must end exported.
+    for (const date of dates()) {
+      for (let i = 0; i < 30 && !(await pullAndAcknowledge(fleet, auth, date, onPrem)); i++) await sleep(1000);
+    }
+    report = await settleInvariants(clients, ids, malformed, 60_000, 1000, { excusePoison });
+    say(
+      `on-prem: ${onPrem.pulls} pulls checked against their headers, ${onPrem.acks} acknowledgements (${[...onPrem.acknowledged].map(([d, n]) => `${d} through ${n}`).join(', ')})`,
+    );
+
     const exits = await fleet.stopAll();
     const c = report.counts;
     console.log('\nchaos summary');
@@ -141,6 +157,9 @@ async function main(): Promise<boolean> {
       `  storage SIGKILL+restart  ${storageKill ? `1 (down ${storageKill.downMs} ms, at ${storageKill.ackedAtKill} approvals)` : '0'}`,
     );
     console.log(`  malformed injected       ${malformed.length}`);
+    console.log(
+      `  on-prem pulls / acks     ${onPrem.pulls} / ${onPrem.acks}; files that did not match their headers: ${onPrem.violations.length}`,
+    );
     if (loss) {
       console.log(
         `  lost by Azurite's kill   ${loss.rowsLost} export rows, ${loss.approvalsReverted} acknowledged approvals reverted to submitted (outside our guarantee: Loki autosave)`,
@@ -159,7 +178,9 @@ async function main(): Promise<boolean> {
     for (const l of report.lines) console.log(`  ${l}`);
     if (loss?.unexplained.length)
       console.log(`  FAILED  stuck expenses not explained by Azurite's loss: ${loss.unexplained.slice(0, 5).join(', ')}`);
-    passed = report.ok && ledger.gaveUp.length === 0 && !loss?.unexplained.length && exits.every((e) => e === 0);
+    for (const v of onPrem.violations.slice(0, 5)) console.log(`  FAILED  a complete file did not match its headers: ${v}`);
+    passed =
+      report.ok && ledger.gaveUp.length === 0 && !loss?.unexplained.length && exits.every((e) => e === 0) && onPrem.violations.length === 0;
     return passed;
   } finally {
     await fleet.stopAll().catch(() => undefined); // a no-op after a normal run; terminate() ends in SIGKILL

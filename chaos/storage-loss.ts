@@ -8,6 +8,7 @@ import { mapLimit } from '../src/map-limit';
 import type { InvariantReport } from './invariants';
 import { ExpenseStore } from '../src/expenses/expense-store';
 import { ExportTable } from '../src/export/export-table';
+import pino from 'pino';
 import { INITIAL_STATE } from '../src/expenses/lifecycle';
 import { decodeApproval } from '../src/consumer/message-codec';
 import type { PoisonEnvelope } from '../src/consumer/poison';
@@ -40,7 +41,7 @@ async function retried<T>(fn: () => Promise<T>): Promise<T> {
 function exportRowKeys(c: StorageClients, dates: readonly string[]): Promise<Set<string>> {
   return retried(async () => {
     const keys = new Set<string>();
-    const table = new ExportTable(c.exports, 20_000);
+    const table = new ExportTable(c.exports, 20_000, { logger: pino({ level: 'silent' }) });
     for (const date of dates) for await (const id of table.expenseIds(date)) keys.add(id);
     return keys;
   });

@@ -5,19 +5,32 @@ import { isValidKey } from '../src/expenses/model';
 import { ExpenseNotFoundError } from '../src/expenses/errors';
 import { isApprovedOrExported } from '../src/expenses/lifecycle';
 import type { Services } from '../src/services';
+import { dateInZone, dateMinusDays } from '../src/expenses/dates';
+import { manifestView } from '../src/export/export-view';
+import { unacknowledgedRows } from '../src/export/manifest';
 
 export interface AdminRouterDeps {
   guard: (k: RouteKey) => RequestHandler;
   validate: RequestHandler[];
-  services: Pick<Services, 'consumer' | 'sweeper' | 'depths' | 'poison' | 'store' | 'approvals' | 'version'>;
+  services: Pick<Services, 'consumer' | 'sweeper' | 'depths' | 'poison' | 'store' | 'approvals' | 'version' | 'exportTable' | 'config'>;
 }
 
-export function adminStatus(s: AdminRouterDeps['services']) {
+/** How far back /admin/status looks for days with rows the on-premises system has not acknowledged. */
+const STATUS_DAYS = 31;
+
+export async function adminStatus(s: AdminRouterDeps['services']) {
+  const today = dateInZone(new Date(), s.config.EXPORT_TIMEZONE);
+  // Storage may be what is wrong: the rest of the status is still worth showing.
+  const days = await s.exportTable.days(dateMinusDays(today, STATUS_DAYS - 1), today).catch(() => undefined);
   return {
     version: s.version,
     consumer: { state: s.consumer.state, inFlight: s.consumer.inFlight, lastError: s.consumer.lastError ?? null },
     queues: { main: s.depths.depths.main ?? null, poison: s.depths.depths.poison ?? null, refreshedAt: s.depths.depths.at ?? null },
     sweeper: { lastRun: s.sweeper.lastRun ?? null },
+    exports: {
+      since: dateMinusDays(today, STATUS_DAYS - 1),
+      unacknowledgedDays: days?.filter((m) => unacknowledgedRows(m) > 0).map(manifestView) ?? null,
+    },
   };
 }
 
@@ -27,7 +40,7 @@ export function adminRouter(d: AdminRouterDeps): Router {
 
   r.get('/admin/status', d.guard('GET /admin/status'), ...d.validate, async (_req, res) => {
     await s.depths.refresh().catch(() => undefined); // show fresh depths if storage answers; cached ones otherwise
-    res.set('Cache-Control', 'no-store').json(adminStatus(s));
+    res.set('Cache-Control', 'no-store').json(await adminStatus(s));
   });
 
   r.get('/admin/poison', d.guard('GET /admin/poison'), ...d.validate, async (req, res) => {

@@ -11,6 +11,7 @@ import { healthRouter } from '../routes/health';
 import { docsRouter } from '../routes/docs';
 import { expensesRouter } from '../routes/expenses';
 import { exportsRouter } from '../routes/exports';
+import { exportDaysRouter } from '../routes/export-days';
 import { adminRouter } from '../routes/admin';
 import { metricsRouter } from '../routes/metrics';
 
@@ -84,6 +85,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
       limits: { total: s.config.EXPORT_MAX_CONCURRENT, perUser: s.config.EXPORT_MAX_CONCURRENT_PER_USER },
     }),
   );
+  app.use(exportDaysRouter({ guard, validate, exportTable: s.exportTable, acknowledgements: s.acknowledgements }));
   app.use(adminRouter({ guard, validate, services: s }));
   app.use(notFoundHandler);
   app.use(errorMiddleware);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { CliError, calendarDate, die, oneLine, positiveInt } from './cli/common';
+import { CliError, calendarDate, die, oneLine, positiveInt, seqNumber } from './cli/common';
 
 /**
  * The `expense-export` bin: command definitions only; each command lives in
@@ -51,8 +51,44 @@ program
   .command('export')
   .description("write a day's export as CSV, the same file GET /exports/:date serves, straight from the table")
   .requiredOption('--date <YYYY-MM-DD>', 'approval date', calendarDate)
+  .option('--through <seq>', 'only rows 1..seq: the same bytes every time (default: the day as it stands)', seqNumber)
+  .option('--after <seq>', 'only rows after seq (what landed since a pull of rows 1..seq)', seqNumber)
   .option('--out <file>', 'write to this file (complete or not at all) instead of stdout')
   .action(run(async () => (await import('./cli/export')).exportCommand));
+
+program
+  .command('manifest')
+  .description("a day's manifest: seq, row count, totals, state, acknowledgement (JSON, as GET /exports/:date/manifest)")
+  .argument('<date>', 'approval date YYYY-MM-DD', calendarDate)
+  .action(run(async () => (await import('./cli/days')).manifestCommand));
+
+program
+  .command('days')
+  .description('the days with rows from..to, with their manifests (JSON, as GET /exports)')
+  .requiredOption('--from <YYYY-MM-DD>', 'first day', calendarDate)
+  .requiredOption('--to <YYYY-MM-DD>', 'last day (at most 366 days after --from)', calendarDate)
+  .option('--unacknowledged', 'only days with rows beyond their acknowledgement', false)
+  .action(run(async () => (await import('./cli/days')).daysCommand));
+
+program
+  .command('ack')
+  .description('acknowledge that the on-premises system imported rows 1..N of a day (as POST /exports/:date/acknowledgements)')
+  .argument('<date>', 'approval date YYYY-MM-DD', calendarDate)
+  .requiredOption('--through <seq>', 'the last row imported', seqNumber)
+  .action(run(async () => (await import('./cli/days')).ackCommand));
+
+program
+  .command('close')
+  .description('close a day now (as POST /exports/:date/close); later rows still land in it, as late rows')
+  .argument('<date>', 'approval date YYYY-MM-DD', calendarDate)
+  .action(run(async () => (await import('./cli/days')).closeCommand));
+
+program
+  .command('upgrade')
+  .description(
+    'number export rows an earlier release wrote without seq (the server does this at start; run it again after a rolling upgrade)',
+  )
+  .action(run(async () => (await import('./cli/days')).upgradeCommand));
 
 const poison = program
   .command('poison')

@@ -9,6 +9,10 @@ import { ApprovalSweeper } from './expenses/approval-sweeper';
 import { ExpenseStore } from './expenses/expense-store';
 import { Outbox } from './expenses/outbox';
 import { ExportTable } from './export/export-table';
+import { AckApplier } from './export/ack-applier';
+import { AcknowledgementService } from './export/acknowledgements';
+import { DayCloser } from './export/day-closer';
+import { SeqUpgrade } from './export/seq-upgrade';
 import { handleApproval, type HandlerResult } from './consumer/export-handler';
 import { QueueConsumer } from './consumer/consumer';
 import { systemClock } from './consumer/clock';
@@ -41,6 +45,9 @@ export type ServiceConfig = Pick<
   | 'EXPORT_MAX_CONCURRENT'
   | 'EXPORT_MAX_CONCURRENT_PER_USER'
   | 'METRICS_TOKEN'
+  | 'EXPORT_CLOSE_GRACE_MS'
+  | 'EXPORT_CLOSE_INTERVAL_MS'
+  | 'ACK_APPLY_INTERVAL_MS'
 >;
 
 /**
@@ -62,7 +69,26 @@ export function createServices(
   const queues = { main: new AzureQueue(clients.queue, timeoutMs), poison: new AzureQueue(clients.poison, timeoutMs) };
   const store = new ExpenseStore(clients, timeoutMs);
   const outbox = new Outbox(clients.outbox, timeoutMs);
-  const exportTable = new ExportTable(clients.exports, timeoutMs);
+  const exportTable = new ExportTable(clients.exports, timeoutMs, {
+    logger: logger.child({ component: 'export-table' }),
+    events: { conflict: () => metrics.manifestConflicts.inc(), late: (_date, rows) => metrics.lateRows.inc(rows.length) },
+  });
+  const ackApplier = new AckApplier({
+    exportTable,
+    store,
+    outbox,
+    intervalMs: config.ACK_APPLY_INTERVAL_MS,
+    logger: logger.child({ component: 'ack-applier' }),
+  });
+  const acknowledgements = new AcknowledgementService({ exportTable, outbox, applier: ackApplier });
+  const dayCloser = new DayCloser({
+    exportTable,
+    timeZone: config.EXPORT_TIMEZONE,
+    graceMs: config.EXPORT_CLOSE_GRACE_MS,
+    intervalMs: config.EXPORT_CLOSE_INTERVAL_MS,
+    logger: logger.child({ component: 'day-closer' }),
+  });
+  const upgrade = new SeqUpgrade(exportTable, logger.child({ component: 'upgrade' }));
   const approvals = new ApprovalService({
     store: crashAround(store, 'replace', 'after', 'after-approve-save', at),
     outbox,
@@ -126,6 +152,10 @@ export function createServices(
     store,
     outbox,
     exportTable,
+    acknowledgements,
+    ackApplier,
+    dayCloser,
+    upgrade,
     approvals,
     poison,
     consumer,
@@ -145,5 +175,5 @@ export type Services = ReturnType<typeof createServices>;
  * (the consumer with its drain budget).
  */
 export function backgroundTasks(s: Services, opts: { consumer: boolean }): BackgroundTask[] {
-  return [...(opts.consumer ? [s.consumer] : []), s.sweeper, s.depths];
+  return [s.upgrade, ...(opts.consumer ? [s.consumer] : []), s.sweeper, s.ackApplier, s.dayCloser, s.depths];
 }

@@ -49,6 +49,13 @@ export function positiveInt(max: number) {
   };
 }
 
+/** A row number of a day: 0 or more. */
+export function seqNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  return n;
+}
+
 export function calendarDate(value: string): string {
   if (!isCalendarDate(value)) throw new InvalidArgumentError('expected a real calendar date as YYYY-MM-DD');
   return value;

@@ -4,19 +4,15 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { csvStringifier, pageStream } from '../export/csv';
-import type { ExportTable } from '../export/export-table';
+import type { Snapshot } from '../export/export-table';
+import { SeqOutOfRangeError } from '../export/errors';
 import { CliError, config, oneLine } from './common';
 import { withStorage } from './storage';
 
-/** Same reader, same CSV as GET /exports/:date: the table's partition, page by page, with back-pressure. */
-async function writeCsv(table: ExportTable, date: string, sink: Writable, end: boolean): Promise<number> {
+/** Same snapshot, same CSV as GET /exports/:date: the day's rows, page by page, with back-pressure. */
+async function writeCsv(snap: Snapshot, sink: Writable, end: boolean): Promise<number> {
   let n = 0;
-  await pipeline(
-    pageStream(table.pages(date)),
-    csvStringifier((k) => (n += k)),
-    sink,
-    { end },
-  );
+  await pipeline(pageStream(snap.pages()), csvStringifier({ onPage: (k) => (n += k) }), sink, { end });
   return n;
 }
 
@@ -47,22 +43,25 @@ function checkOut(out: string): void {
   if (existsSync(target) && statSync(target).isDirectory()) throw new CliError(`--out: ${out} is a directory`);
 }
 
-export async function exportCommand(o: { date: string; out?: string }): Promise<void> {
+export async function exportCommand(o: { date: string; out?: string; through?: number; after?: number }): Promise<void> {
   const cfg = config({ requireUsers: false });
   if (o.out) checkOut(o.out);
   await withStorage(cfg, 'export', async ({ services }) => {
     const t = cfg.STORAGE_TIMEOUT_MS;
-    const table = services.exportTable;
     try {
+      const snap = await services.exportTable.snapshot(o.date, { through: o.through, after: o.after });
       if (o.out) {
-        const n = await writeFileAtomically(o.out, (sink) => writeCsv(table, o.date, sink, true));
-        process.stderr.write(`expense-export: wrote ${n} rows for ${o.date} to ${o.out}\n`);
+        const n = await writeFileAtomically(o.out, (sink) => writeCsv(snap, sink, true));
+        process.stderr.write(
+          `expense-export: wrote ${n} rows for ${o.date} (seq ${snap.after + 1}..${snap.through}, ${snap.state}) to ${o.out}\n`,
+        );
       } else {
         // stdout cannot be un-written: a failure half-way is reported by the exit status (and stderr), like curl -f.
-        await writeCsv(table, o.date, process.stdout, false);
+        await writeCsv(snap, process.stdout, false);
       }
     } catch (err) {
       if (err instanceof CliError) throw err;
+      if (err instanceof SeqOutOfRangeError) throw new CliError(err.message);
       if ((err as NodeJS.ErrnoException).code === 'EPIPE') return; // the reader (head, a closed pipe) has all it wanted
       // Our deadlines abort storage calls; the SDK then reports a generic abort, so say what it was.
       const why = (err as Error).name === 'AbortError' ? `storage did not answer within ${t} ms` : oneLine((err as Error).message, 200);

@@ -13,6 +13,8 @@ export interface HandlerDeps {
 
 export interface HandlerResult {
   exported: 'inserted' | 'already-present';
+  /** The row's seq in its day, when this delivery wrote it. */
+  seq?: number;
   transitioned: boolean;
   approvedAt: string;
 }
@@ -38,7 +40,7 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
     throw err;
   }
 
-  const exported = await d.exports.append(row, signal); // 'already-present': an earlier attempt got this far
+  const appended = await d.exports.append(row, signal); // 'already-present': an earlier attempt got this far
 
   let transitioned = false;
   for (let attempt = 0; exportDecision(expense.state) === 'export'; attempt++) {
@@ -53,5 +55,10 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
       ({ value: expense, etag } = again);
     }
   }
-  return { exported, transitioned, approvedAt: expense.approvedAt! };
+  return {
+    exported: appended.outcome,
+    seq: appended.outcome === 'inserted' ? appended.seq : undefined,
+    transitioned,
+    approvedAt: expense.approvedAt!,
+  };
 }

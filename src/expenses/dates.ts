@@ -18,3 +18,37 @@ export function dateInZone(instant: Date, timeZone: string): string {
   }
   return f.format(instant);
 }
+
+/** The calendar date after `date` (YYYY-MM-DD). */
+export function nextDate(date: string): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+}
+
+/** The calendar date `days` before `date` (YYYY-MM-DD). */
+export function dateMinusDays(date: string, days: number): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d - days)).toISOString().slice(0, 10);
+}
+
+/** Days from `from` to `to`, both included (0 when `to` is before `from`). */
+export function daysBetween(from: string, to: string): number {
+  return Math.max(0, Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000) + 1);
+}
+
+/**
+ * The instant `date` begins in `timeZone`: the first millisecond whose
+ * calendar date there is `date`. Found by search, not by offset arithmetic,
+ * so that DST changes (and zones whose midnight is skipped) come out right.
+ */
+export function startOfDayInZone(date: string, timeZone: string): number {
+  // The day begins somewhere within 14 h of UTC midnight (UTC-12 .. UTC+14).
+  let lo = Date.parse(`${date}T00:00:00Z`) - 15 * 3_600_000;
+  let hi = lo + 30 * 3_600_000;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (dateInZone(new Date(mid), timeZone) < date) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}

@@ -35,6 +35,7 @@ function fromEntity(e: TableEntityResult<Record<string, unknown>>): Expense {
     approvedAt: pick('approvedAt'),
     approver: pick('approver'),
     approvalDate: pick('approvalDate'),
+    approvalAttempt: typeof e.approvalAttempt === 'number' ? e.approvalAttempt : undefined,
   };
 }
 

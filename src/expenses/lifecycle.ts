@@ -5,9 +5,9 @@
  * is one edit to TRANSITIONS (and, if it changes what a step does, to the
  * sets below), plus its tests.
  *
- *   submitted ─approve→ approved ─export row written→ processing
+ *   submitted ─approve→ approved ─export row written→ processing ─acknowledged→ exported
  */
-export const EXPENSE_STATES = ['submitted', 'approved', 'processing'] as const;
+export const EXPENSE_STATES = ['submitted', 'approved', 'processing', 'exported'] as const;
 export type ExpenseState = (typeof EXPENSE_STATES)[number];
 
 /** The state a new expense starts in. */
@@ -17,11 +17,12 @@ export const INITIAL_STATE: ExpenseState = 'submitted';
 const TRANSITIONS: Readonly<Record<ExpenseState, readonly ExpenseState[]>> = {
   submitted: ['approved'],
   approved: ['processing'],
-  processing: [],
+  processing: ['exported'],
+  exported: [],
 };
 
 /** States whose expense already has its export row for the current approval. */
-const EXPORTED: ReadonlySet<ExpenseState> = new Set(['processing']);
+const EXPORTED: ReadonlySet<ExpenseState> = new Set(['processing', 'exported']);
 
 export function isExpenseState(value: unknown): value is ExpenseState {
   return typeof value === 'string' && (EXPENSE_STATES as readonly string[]).includes(value);
@@ -56,6 +57,11 @@ export function exportDecision(state: ExpenseState): 'wait' | 'export' | 'ensure
 /** Whether an expense in this state has its export row, or is approved and on its way to one (what the outbox sweeper and re-export act on). */
 export function isApprovedOrExported(state: ExpenseState): boolean {
   return state === 'approved' || EXPORTED.has(state);
+}
+
+/** Whether an acknowledgement of its row moves the expense to `exported` (it may have moved on already, e.g. on a result). */
+export function takesAcknowledgement(state: ExpenseState): boolean {
+  return canTransition(state, 'exported');
 }
 
 /** Approved and not yet exported: an approval message must still be (re)sent for it. */

@@ -36,6 +36,8 @@ export interface Expense {
   approver?: string;
   /** Calendar date of approval in EXPORT_TIMEZONE: the export partition. */
   approvalDate?: string;
+  /** 1 for the first approval, n after n-1 rejections and new approvals: each attempt has its own export row. */
+  approvalAttempt?: number;
 }
 
 // Printable text only: control characters are refused rather than stored and exported.

@@ -12,6 +12,8 @@ import { isNotFound, isPreconditionFailed } from '../storage/errors';
 export const OUTBOX_PARTITIONS = {
   /** An approval whose message may not have been enqueued yet (see ApprovalService). */
   approval: 'pending',
+  /** A day whose acknowledgement has not yet moved all its expenses to `exported` (see AckApplier). */
+  acknowledgement: 'ack',
 } as const;
 export type OutboxKind = keyof typeof OUTBOX_PARTITIONS;
 

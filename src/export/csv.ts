@@ -40,19 +40,30 @@ const OPTIONS = {
  * table a page at a time, while rows cost no chunk, callback and socket
  * write each.
  */
-export function csvStringifier(onPage: (rows: number) => void = () => {}): Transform {
-  let header = true;
+export interface CsvOptions {
+  /** Called with each page's row count as it is formatted. */
+  onPage?: (rows: number) => void;
+  /** A UTF-8 byte order mark first (for spreadsheets that would otherwise guess a legacy code page). */
+  bom?: boolean;
+}
+
+export function csvStringifier(opts: CsvOptions = {}): Transform {
+  let first = true;
+  // csv-stringify's own `bom`, on the first chunk only: each page is formatted on its own.
+  const format = (page: readonly ExportRecord[]) => {
+    const text = stringify(page as ExportRecord[], { ...OPTIONS, header: first, bom: first && !!opts.bom });
+    first = false;
+    return text;
+  };
   return new Transform({
     writableObjectMode: true,
     writableHighWaterMark: 1, // pages, not the default 16: a slow client must not make us hold 16,000 rows
     transform(page: readonly ExportRecord[], _enc, done) {
-      onPage(page.length);
-      const text = stringify(page as ExportRecord[], { ...OPTIONS, header });
-      header = false;
-      done(null, text);
+      opts.onPage?.(page.length);
+      done(null, format(page));
     },
     flush(done) {
-      done(null, header ? stringify([], { ...OPTIONS, header }) : undefined);
+      done(null, first ? format([]) : undefined);
     },
   });
 }

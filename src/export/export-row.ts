@@ -4,13 +4,13 @@ import { formatMinor, sumMinor } from '../money/money';
 /**
  * The columns of the flat file, in file order: the one list from which the
  * table row, the `$select` of every export read and the CSV header derive.
- * `prop` is the ExportTable property (or `rowKey`); `text` says who wrote
- * the cell: `user` text (typed or picked by a person) is guarded against
- * formula injection, `server` text (ids, timestamps, amounts we format) is
- * left as it is, so numbers stay numbers.
+ * `prop` is the ExportTable property; `text` says who wrote the cell:
+ * `user` text (typed or picked by a person) is guarded against formula
+ * injection, `server` text (ids, timestamps, amounts we format) is left as
+ * it is, so numbers stay numbers.
  */
 export const EXPORT_COLUMNS = [
-  { prop: 'rowKey', header: 'expense_id', text: 'server' },
+  { prop: 'expenseId', header: 'expense_id', text: 'server' },
   { prop: 'approvedAt', header: 'approved_at', text: 'server' },
   { prop: 'approver', header: 'approver', text: 'user' },
   { prop: 'employee', header: 'employee', text: 'user' },
@@ -25,11 +25,25 @@ type ColumnProp = (typeof EXPORT_COLUMNS)[number]['prop'];
 /** One line of the file, as an export read returns it: every cell a string. */
 export type ExportRecord = Record<ColumnProp, string>;
 
-/** One row of the ExpenseExport table: a record plus its partition (the approval date, YYYY-MM-DD). */
-export type ExportRow = ExportRecord & { partitionKey: string };
+/**
+ * What the consumer writes for one approval: the record, the partition (the
+ * approval date, YYYY-MM-DD) and the approval attempt it belongs to. The
+ * table row adds `seq` (and the day's running totals) when it is appended.
+ */
+export type ExportRow = ExportRecord & { partitionKey: string; rowKey: string; attempt: number };
 
 /** The table's names for the properties the file needs: the `$select` of every export read. */
-export const EXPORT_SELECT: readonly string[] = EXPORT_COLUMNS.map((c) => (c.prop === 'rowKey' ? 'RowKey' : c.prop));
+export const EXPORT_SELECT: readonly string[] = EXPORT_COLUMNS.map((c) => c.prop);
+
+/**
+ * The row key of an approval: the expense id for its first approval (as the
+ * rows of earlier releases have it), `<id>.<n>` for the n-th, after a
+ * rejection and a new approval. `.` is not allowed in an id, so keys never
+ * collide, and every key sorts before the day's `~manifest`.
+ */
+export function rowKeyFor(expenseId: string, attempt: number): string {
+  return attempt <= 1 ? expenseId : `${expenseId}.${attempt}`;
+}
 
 export class NotExportableError extends Error {}
 
@@ -39,9 +53,12 @@ export function toExportRow(expense: Expense, items: readonly ExpenseItem[]): Ex
     throw new NotExportableError(`expense ${expense.id} has no approval recorded`);
   }
   if (items.length === 0) throw new NotExportableError(`expense ${expense.id} has no line items`);
+  const attempt = expense.approvalAttempt ?? 1;
   return {
     partitionKey: expense.approvalDate,
-    rowKey: expense.id,
+    rowKey: rowKeyFor(expense.id, attempt),
+    attempt,
+    expenseId: expense.id,
     approvedAt: expense.approvedAt,
     approver: expense.approver,
     employee: expense.employee,

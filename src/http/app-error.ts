@@ -5,6 +5,7 @@
 export const ERROR_STATUS = {
   bad_request: 400,
   invalid_date: 400,
+  invalid_range: 400,
   validation_failed: 400,
   unauthorized: 401,
   forbidden: 403,
@@ -12,6 +13,7 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
+  seq_out_of_range: 422,
   unsupported_media_type: 415,
   too_many_requests: 429,
   internal: 500,

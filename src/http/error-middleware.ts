@@ -2,10 +2,12 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, ERROR_STATUS, PROBLEM_BASE, type ErrorCode } from './app-error';
 import { isTransientStorageError } from '../storage/errors';
 import { ConcurrentChangeError, ExpenseNotFoundError, TransitionRefusedError } from '../expenses/errors';
+import { SeqOutOfRangeError } from '../export/errors';
 
 const TITLES: Record<ErrorCode, string> = {
   bad_request: 'Bad request',
   invalid_date: 'Invalid date',
+  invalid_range: 'Invalid range',
   validation_failed: 'Request validation failed',
   unauthorized: 'Authentication required',
   forbidden: 'Forbidden',
@@ -13,6 +15,7 @@ const TITLES: Record<ErrorCode, string> = {
   method_not_allowed: 'Method not allowed',
   conflict: 'Conflict',
   payload_too_large: 'Payload too large',
+  seq_out_of_range: "Beyond the day's last seq",
   unsupported_media_type: 'Unsupported media type',
   too_many_requests: 'Too many requests',
   internal: 'Internal error',
@@ -71,6 +74,7 @@ export function toAppError(err: unknown): AppError {
 function fromDomainError(err: unknown): AppError | undefined {
   if (err instanceof ExpenseNotFoundError) return new AppError('not_found', err.message);
   if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError) return new AppError('conflict', err.message);
+  if (err instanceof SeqOutOfRangeError) return new AppError('seq_out_of_range', err.message);
   return undefined;
 }
 

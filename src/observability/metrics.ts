@@ -45,6 +45,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       registers,
     }),
     exportRows: new Counter({ name: 'export_rows_streamed_total', help: 'CSV rows written to export responses', registers }),
+    lateRows: new Counter({ name: 'export_late_rows_total', help: 'Export rows appended to a day that was already closed', registers }),
+    manifestConflicts: new Counter({
+      name: 'export_manifest_conflicts_total',
+      help: 'Appends retried because another writer moved the day manifest first (HTTP 412)',
+      registers,
+    }),
   };
 }
 

@@ -101,7 +101,7 @@ describe('against a configured storage account (the test Azurite)', () => {
 
       const out = join(tmp(), 'day.csv');
       const exported = await cli(['export', '--date', date, '--out', out], env);
-      expect(exported).toMatchObject({ code: 0, stderr: `expense-export: wrote 500 rows for ${date} to ${out}\n` });
+      expect(exported).toMatchObject({ code: 0, stderr: `expense-export: wrote 500 rows for ${date} (seq 1..500, open) to ${out}\n` });
       const file = readFileSync(out, 'utf8');
       const rows = parse<Record<string, string>>(file, { columns: true });
       expect(rows).toHaveLength(500);
@@ -195,8 +195,8 @@ describe('export --out when storage fails part-way', () => {
       const clients = await testClients(names, azurite.connectionString);
       const date = '2026-05-05';
       // Five pages, so the export is still reading when storage freezes.
-      await seedExportRows(clients.exports, date, 5000, (i) => ({
-        rowKey: `e${String(i).padStart(5, '0')}`,
+      await seedExportRows((await testServices({ clients })).exportTable, date, 5000, (i) => ({
+        expenseId: `e${String(i).padStart(5, '0')}`,
         approvedAt: `${date}T10:00:00.000Z`,
         approver: 'a',
         employee: 'E',

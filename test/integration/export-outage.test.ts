@@ -34,8 +34,8 @@ beforeAll(async () => {
     clients: await testClients(uniqueNames(), azurite.connectionString),
     config: { STORAGE_TIMEOUT_MS: 4000 },
   });
-  await seedExportRows(s.clients.exports, DATE, ROWS, (i) => ({
-    rowKey: `exp-${String(i).padStart(5, '0')}`,
+  await seedExportRows(s.exportTable, DATE, ROWS, (i) => ({
+    expenseId: `exp-${String(i).padStart(5, '0')}`,
     approvedAt: `${DATE}T10:00:00.000Z`,
     approver: 'approver',
     employee: 'Ada Lovelace',

@@ -97,8 +97,8 @@ test('SIGTERM while storage hangs under in-flight handlers: still exit 0 within 
 test('SIGTERM during a streaming export: new connections are refused, the export in progress completes, then exit 0', async () => {
   const { s, start } = await setup(0);
   const date = '2026-05-01';
-  await seedExportRows(s.clients.exports, date, 3000, (i) => ({
-    rowKey: `r${String(i).padStart(5, '0')}`,
+  await seedExportRows(s.exportTable, date, 3000, (i) => ({
+    expenseId: `r${String(i).padStart(5, '0')}`,
     approvedAt: `${date}T09:00:00.000Z`,
     approver: 'a',
     employee: 'E',

@@ -27,7 +27,8 @@ export function appRoutes(app: Express): string[] {
 export function specRoutes(): string[] {
   const out: string[] = [];
   for (const [path, ops] of Object.entries(loadOpenApi().doc.paths)) {
-    for (const m of Object.keys(ops)) if (['get', 'post', 'put', 'patch', 'delete'].includes(m)) out.push(`${m.toUpperCase()} ${path}`);
+    for (const m of Object.keys(ops))
+      if (['get', 'head', 'post', 'put', 'patch', 'delete'].includes(m)) out.push(`${m.toUpperCase()} ${path}`);
   }
   return out.sort();
 }

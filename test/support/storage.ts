@@ -7,6 +7,7 @@ import { createMetrics } from '../../src/observability/metrics';
 import type { User } from '../../src/auth/users';
 import { loadConfig } from '../../src/config';
 import type { ExportRow } from '../../src/export/export-row';
+import type { ExportTable } from '../../src/export/export-table';
 
 export function azuriteConnectionString(): string {
   const cs = process.env.TEST_AZURITE_CONNECTION_STRING;
@@ -46,18 +47,32 @@ export async function queueDepth(queue: StorageClients['queue']): Promise<number
   return (await queue.getProperties()).approximateMessagesCount ?? 0;
 }
 
-/** `count` export rows in partition `date`, written directly in transactions of 100 (the batch limit), one after another. */
-export async function seedExportRows(
-  table: TableClient,
-  date: string,
-  count: number,
-  rowFor: (i: number) => Omit<ExportRow, 'partitionKey'>,
-): Promise<void> {
+/** The cells of a test row; the expense id doubles as its row key (a first approval). */
+export type TestRow = Omit<ExportRow, 'partitionKey' | 'rowKey' | 'attempt'>;
+
+/**
+ * `count` export rows on `date`, appended through the export table's owner
+ * (with seqs and the manifest, in group-committed transactions), as the
+ * consumer writes them.
+ */
+export async function seedExportRows(exportTable: ExportTable, date: string, count: number, rowFor: (i: number) => TestRow): Promise<void> {
+  for (let i = 0; i < count; i += 500) {
+    const chunk = Array.from({ length: Math.min(500, count - i) }, (_, k) => rowFor(i + k));
+    await Promise.all(chunk.map((r) => exportTable.append({ partitionKey: date, rowKey: r.expenseId, attempt: 1, ...r })));
+  }
+}
+
+/**
+ * Rows as the previous release wrote them: RowKey = expense id, the cells,
+ * no seq, no expenseId, no manifest. Written raw, in transactions of 100:
+ * what the upgrade must find and number.
+ */
+export async function seedLegacyRows(table: TableClient, date: string, count: number, rowFor: (i: number) => TestRow): Promise<void> {
   for (let i = 0; i < count; i += 100) {
-    const batch = Array.from({ length: Math.min(100, count - i) }, (_, k): TransactionAction => [
-      'create',
-      { partitionKey: date, ...rowFor(i + k) },
-    ]);
+    const batch = Array.from({ length: Math.min(100, count - i) }, (_, k): TransactionAction => {
+      const { expenseId, ...cells } = rowFor(i + k);
+      return ['create', { ...cells, partitionKey: date, rowKey: expenseId }];
+    });
     await table.submitTransaction(batch);
   }
 }

@@ -8,7 +8,7 @@ import type { ExportRecord } from '../../src/export/export-row';
 import type { ExportPage } from '../../src/export/export-table';
 
 const row = (over: Partial<ExportRecord> = {}): ExportRecord => ({
-  rowKey: 'e1',
+  expenseId: 'e1',
   approvedAt: '2026-11-23T09:00:00.000Z',
   approver: 'boss',
   employee: 'Ada',
@@ -25,7 +25,7 @@ const records = (csv: string, opts: { relax_quotes?: boolean } = {}) => parse<Re
 
 describe('CSV', () => {
   test('exact header, CRLF line ends, one line per row', async () => {
-    const out = await render([row(), row({ rowKey: 'e2' })]);
+    const out = await render([row(), row({ expenseId: 'e2' })]);
     expect(out).toBe(
       'expense_id,approved_at,approver,employee,cost_center,reimbursement_method,currency,amount\r\n' +
         'e1,2026-11-23T09:00:00.000Z,boss,Ada,CC-1,cash,USD,0.30\r\n' +
@@ -61,7 +61,7 @@ describe('CSV', () => {
   test('property: any text survives CSV + neutralization round-trip through a real parser', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.string({ unit: 'grapheme', maxLength: 30 }), { minLength: 1, maxLength: 5 }), async (names) => {
-        const rows = names.map((n, i) => row({ rowKey: `e${i}`, employee: n, approver: n }));
+        const rows = names.map((n, i) => row({ expenseId: `e${i}`, employee: n, approver: n }));
         const parsed = parse<Record<string, string>>(await render(rows), { columns: true });
         expect(parsed.map((p) => unneutralizeCell(p.employee))).toEqual(names);
         for (const p of parsed) expect(p.employee).not.toMatch(/^[=+\-@\t\r＝＋－＠]/);
@@ -83,8 +83,8 @@ describe('CSV', () => {
 
   test('a file of several pages has one header, every row in order, and counts each page', async () => {
     const counted: number[] = [];
-    const pages = [[row({ rowKey: 'a' }), row({ rowKey: 'b' })], [], [row({ rowKey: 'c' })]];
-    const parsed = records(await text(Readable.from(pages).pipe(csvStringifier((n) => counted.push(n)))));
+    const pages = [[row({ expenseId: 'a' }), row({ expenseId: 'b' })], [], [row({ expenseId: 'c' })]];
+    const parsed = records(await text(Readable.from(pages).pipe(csvStringifier({ onPage: (n) => counted.push(n) }))));
     expect(parsed.map((p) => p.expense_id)).toEqual(['a', 'b', 'c']);
     expect(counted).toEqual([2, 0, 1]);
   });
@@ -99,7 +99,7 @@ function pagesOf(...sizes: number[]) {
       for (const [p, n] of sizes.entries()) {
         calls++;
         yield Object.assign(
-          Array.from({ length: n }, (_, i) => row({ rowKey: `p${p}r${i}` })),
+          Array.from({ length: n }, (_, i) => row({ expenseId: `p${p}r${i}` })),
           p < sizes.length - 1 ? { continuationToken: `t${p}` } : {},
         );
       }
@@ -115,7 +115,7 @@ describe('pageStream', () => {
     const src = pagesOf(2, 0, 1);
     const first = await src.reader.next();
     const pages = (await pageStream(src.reader, first).toArray()) as ExportPage[];
-    expect(pages.map((p) => p.map((r) => r.rowKey))).toEqual([['p0r0', 'p0r1'], [], ['p2r0']]);
+    expect(pages.map((p) => p.map((r) => r.expenseId))).toEqual([['p0r0', 'p0r1'], [], ['p2r0']]);
   });
 
   test('a reader that was already done gives an empty stream, and the CSV is the header alone', async () => {

@@ -1,5 +1,5 @@
-import { dateInZone, isCalendarDate } from '../../src/expenses/dates';
-import { toExportRow, NotExportableError } from '../../src/export/export-row';
+import { dateInZone, dateMinusDays, daysBetween, isCalendarDate, nextDate, startOfDayInZone } from '../../src/expenses/dates';
+import { rowKeyFor, toExportRow, NotExportableError } from '../../src/export/export-row';
 import type { Expense } from '../../src/expenses/model';
 
 describe('dates', () => {
@@ -31,6 +31,13 @@ describe('toExportRow (pure)', () => {
     approvalDate: '2026-11-23',
   };
 
+  test('a later approval attempt gets its own row key; the file still says the expense id', () => {
+    const second = toExportRow({ ...expense, approvalAttempt: 2 }, [{ description: 'a', amountMinor: 5n }]);
+    expect(second).toMatchObject({ rowKey: 'e1.2', expenseId: 'e1', attempt: 2 });
+    expect(rowKeyFor('e1', 1)).toBe('e1');
+    expect(rowKeyFor('e1', 3) < '~').toBe(true); // below the day's manifest, as every row key
+  });
+
   test('flattens to one row keyed by approval date and id, with the exact total', () => {
     expect(
       toExportRow(expense, [
@@ -40,6 +47,8 @@ describe('toExportRow (pure)', () => {
     ).toEqual({
       partitionKey: '2026-11-23',
       rowKey: 'e1',
+      attempt: 1,
+      expenseId: 'e1',
       approvedAt: '2026-11-23T09:00:00.000Z',
       approver: 'boss',
       employee: 'Ada',
@@ -53,5 +62,23 @@ describe('toExportRow (pure)', () => {
   test('refuses an expense without an approval or without items', () => {
     expect(() => toExportRow({ ...expense, approvedAt: undefined }, [{ description: 'a', amountMinor: 1n }])).toThrow(NotExportableError);
     expect(() => toExportRow(expense, [])).toThrow(NotExportableError);
+  });
+});
+
+describe('days in a time zone', () => {
+  test('startOfDayInZone finds the first instant of a date, across DST changes', () => {
+    expect(new Date(startOfDayInZone('2026-02-06', 'Europe/Berlin')).toISOString()).toBe('2026-02-05T23:00:00.000Z');
+    expect(new Date(startOfDayInZone('2026-07-06', 'Europe/Berlin')).toISOString()).toBe('2026-07-05T22:00:00.000Z');
+    expect(new Date(startOfDayInZone('2026-03-29', 'Europe/Berlin')).toISOString()).toBe('2026-03-28T23:00:00.000Z'); // DST starts that day
+    expect(new Date(startOfDayInZone('2026-11-23', 'UTC')).toISOString()).toBe('2026-11-23T00:00:00.000Z');
+    expect(new Date(startOfDayInZone('2026-11-23', 'Pacific/Kiritimati')).toISOString()).toBe('2026-11-22T10:00:00.000Z'); // UTC+14
+  });
+
+  test('nextDate, dateMinusDays and daysBetween count calendar days', () => {
+    expect(nextDate('2026-02-28')).toBe('2026-03-01');
+    expect(nextDate('2028-02-28')).toBe('2028-02-29');
+    expect(dateMinusDays('2026-03-01', 1)).toBe('2026-02-28');
+    expect(daysBetween('2026-01-01', '2026-12-31')).toBe(365);
+    expect(daysBetween('2026-01-02', '2026-01-01')).toBe(0);
   });
 });

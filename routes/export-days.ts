@@ -1,0 +1,63 @@
+import { Router, type RequestHandler } from 'express';
+import type { RouteKey } from '../src/auth/route-roles';
+import { AppError } from '../src/http/app-error';
+import { daysBetween, isCalendarDate } from '../src/expenses/dates';
+import type { AcknowledgementService } from '../src/export/acknowledgements';
+import type { ExportTable } from '../src/export/export-table';
+import { manifestView } from '../src/export/export-view';
+import { emptyManifest, unacknowledgedRows } from '../src/export/manifest';
+import { calendarDateParam } from './exports';
+
+export interface ExportDaysRouterDeps {
+  guard: (k: RouteKey) => RequestHandler;
+  validate: RequestHandler[];
+  exportTable: Pick<ExportTable, 'manifest' | 'days' | 'close'>;
+  acknowledgements: Pick<AcknowledgementService, 'acknowledge'>;
+}
+
+/** At most this many days per list call. */
+export const MAX_LIST_DAYS = 366;
+
+/** The days behind the files: manifests, the list of days, acknowledgements and closing. */
+export function exportDaysRouter(d: ExportDaysRouterDeps): Router {
+  const r = Router();
+
+  r.get('/exports', d.guard('GET /exports'), ...d.validate, async (req, res) => {
+    // The validator has checked both are single strings.
+    const from = req.query.from as string;
+    const to = req.query.to as string;
+    for (const v of [from, to]) {
+      if (!isCalendarDate(v))
+        throw new AppError('invalid_date', `"${String(v).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
+    }
+    if (to < from) throw new AppError('invalid_range', `to (${to}) is before from (${from}).`);
+    if (daysBetween(from, to) > MAX_LIST_DAYS)
+      throw new AppError('invalid_range', `At most ${MAX_LIST_DAYS} days per call; ${from}..${to} is ${daysBetween(from, to)}.`);
+    const unacknowledgedOnly = req.query.unacknowledged === 'true';
+    const days = (await d.exportTable.days(from, to)).filter((m) => !unacknowledgedOnly || unacknowledgedRows(m) > 0);
+    res.set('Cache-Control', 'no-store').json({ from, to, unacknowledged: unacknowledgedOnly, days: days.map(manifestView) });
+  });
+
+  r.get('/exports/:date/manifest', d.guard('GET /exports/{date}/manifest'), ...d.validate, async (req, res) => {
+    const date = calendarDateParam(req);
+    const stored = await d.exportTable.manifest(date);
+    res.set('Cache-Control', 'no-store').json(manifestView(stored?.manifest ?? emptyManifest(date)));
+  });
+
+  r.post('/exports/:date/acknowledgements', d.guard('POST /exports/{date}/acknowledgements'), ...d.validate, async (req, res) => {
+    const date = calendarDateParam(req);
+    const { through } = req.body as { through: number };
+    const { manifest, newlyAcknowledged } = await d.acknowledgements.acknowledge(date, through, req.principal!.name);
+    req.log.info({ date, through, newlyAcknowledged }, 'export acknowledged');
+    res.json({ ...manifestView(manifest), newlyAcknowledged });
+  });
+
+  r.post('/exports/:date/close', d.guard('POST /exports/{date}/close'), ...d.validate, async (req, res) => {
+    const date = calendarDateParam(req);
+    const { manifest, closedNow } = await d.exportTable.close(date, new Date());
+    if (closedNow) req.log.info({ date, closedSeq: manifest.closedSeq }, 'day closed by an admin');
+    res.json({ ...manifestView(manifest), closedNow });
+  });
+
+  return r;
+}

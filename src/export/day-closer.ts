@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import { PeriodicTask } from '../background/periodic-task';
+import { dateInZone, nextDate, startOfDayInZone } from '../expenses/dates';
+import type { ExportTable } from './export-table';
+
+export interface DayCloserDeps {
+  exportTable: ExportTable;
+  timeZone: string;
+  graceMs: number;
+  intervalMs: number;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** The oldest day the closer looks at: the index is one small partition, but not every day since 1970 needs a look each minute. */
+const LOOKBACK = '1970-01-01';
+
+/**
+ * Closes days automatically: a day is closed once it has ended in
+ * EXPORT_TIMEZONE and EXPORT_CLOSE_GRACE_MS has passed (rows approved just
+ * before midnight get that long to land). Every instance runs it; the
+ * close itself is idempotent. An admin may close a day earlier.
+ */
+export class DayCloser extends PeriodicTask {
+  private readonly now: () => Date;
+
+  constructor(private readonly d: DayCloserDeps) {
+    super({ name: 'day-closer', intervalMs: d.intervalMs, logger: d.logger });
+    this.now = d.now ?? (() => new Date());
+  }
+
+  /** Whether `date` is over (in the zone) plus the grace, at `now`. */
+  isDue(date: string, now: Date): boolean {
+    return now.getTime() >= startOfDayInZone(nextDate(date), this.d.timeZone) + this.d.graceMs;
+  }
+
+  protected override async runOnce(signal: AbortSignal): Promise<void> {
+    try {
+      await this.closeDue(signal);
+    } catch (err) {
+      if (!signal.aborted) this.d.logger.warn({ err }, 'closing days failed; will retry');
+    }
+  }
+
+  async closeDue(signal?: AbortSignal): Promise<string[]> {
+    const now = this.now();
+    const today = dateInZone(now, this.d.timeZone);
+    const closed: string[] = [];
+    for (const date of await this.d.exportTable.openDays(LOOKBACK, today, signal)) {
+      if (!this.isDue(date, now)) continue;
+      const { manifest, closedNow } = await this.d.exportTable.close(date, now, signal);
+      if (closedNow) {
+        closed.push(date);
+        this.d.logger.info({ date, closedSeq: manifest.closedSeq }, 'day closed');
+      }
+    }
+    return closed;
+  }
+}

@@ -1,0 +1,198 @@
+import type { TableClient, TransactionAction } from '@azure/data-tables';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { withDeadline } from '../storage/deadline';
+import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
+import type { ExportRow } from './export-row';
+import { addToTotals, emptyManifest, encodeTotals, minorOf, type Manifest } from './manifest';
+import { manifestEntity, type ManifestStore, type StoredManifest } from './manifest-store';
+import { ROWS_PER_TRANSACTION, type Sequencer } from './sequencer';
+
+export type AppendResult = { outcome: 'inserted'; seq: number; late: boolean } | { outcome: 'already-present' };
+
+export interface DayWriterEvents {
+  /** Another writer moved the manifest between our read and our write (a 412): we re-read and retry. */
+  conflict(date: string): void;
+  /** Rows appended to a day that was already closed. */
+  late(date: string, rows: ReadonlyArray<{ seq: number; expenseId: string }>): void;
+}
+
+interface Pending {
+  row: ExportRow;
+  resolve(r: AppendResult): void;
+  reject(err: unknown): void;
+}
+
+/** A 412 storm is other writers' progress, but not forever: give the message back after this many. */
+const MAX_CONFLICTS = 25;
+const MAX_CACHED_DAYS = 16;
+
+/**
+ * Appends rows to a day and moves its manifest in the same entity-group
+ * transaction, conditional on the manifest's ETag, so the seq, count and
+ * totals can never disagree with the rows. Rows for the same day that
+ * arrive while a transaction is in flight wait and go together in the next
+ * one (group commit, up to 99 rows with the manifest): the one hot entity
+ * is written once per batch, not once per row.
+ *
+ * - 409: a row is there already (an earlier attempt wrote it). Alone, that
+ *   is the answer; in a batch it fails the whole batch, which is then
+ *   written one row at a time.
+ * - 412: another writer (an instance, an acknowledgement, a close) moved the
+ *   manifest. Re-read it and retry after a jittered pause.
+ * - No manifest yet: a new day, or a day whose rows an earlier release wrote
+ *   without seqs, which the sequencer numbers first.
+ */
+export class DayWriter {
+  private readonly queues = new Map<string, Pending[]>();
+  private readonly busy = new Set<string>();
+  private readonly cache = new Map<string, StoredManifest>();
+
+  constructor(
+    private readonly table: TableClient,
+    private readonly manifests: ManifestStore,
+    private readonly sequencer: Sequencer,
+    private readonly timeoutMs: number,
+    private readonly events: DayWriterEvents,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  append(row: ExportRow, signal?: AbortSignal): Promise<AppendResult> {
+    const done = new Promise<AppendResult>((resolve, reject) => {
+      const queue = this.queues.get(row.partitionKey) ?? [];
+      queue.push({ row, resolve, reject });
+      this.queues.set(row.partitionKey, queue);
+    });
+    if (!this.busy.has(row.partitionKey)) void this.drain(row.partitionKey);
+    if (!signal) return done;
+    // The caller may give up (a hard stop); the batch it joined goes on, and a retry finds its row (409) or writes it.
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason as Error);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      void done.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private async drain(date: string): Promise<void> {
+    this.busy.add(date);
+    try {
+      for (;;) {
+        const queue = this.queues.get(date);
+        if (!queue || queue.length === 0) break;
+        const batch = takeBatch(queue);
+        try {
+          const results = await this.write(
+            date,
+            batch.map((p) => p.row),
+          );
+          batch.forEach((p, i) => p.resolve(results[i]));
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.queues.delete(date);
+      this.busy.delete(date);
+    }
+  }
+
+  /** Writes rows (distinct keys) of one day; one result per row, in order. */
+  private async write(date: string, rows: readonly ExportRow[]): Promise<AppendResult[]> {
+    for (let conflicts = 0; ;) {
+      const stored = this.cache.get(date) ?? (await this.load(date));
+      try {
+        return await this.commit(stored, rows);
+      } catch (err) {
+        this.cache.delete(date);
+        // Creating a day's manifest, another writer may have created it first: write against theirs.
+        if (isConflict(err) && !stored.etag && (await this.manifests.read(date))) continue;
+        if (isConflict(err)) {
+          if (rows.length === 1) return [await this.alreadyThere(rows[0])];
+          // One of them is there already, and a failed transaction names no row: one at a time, then.
+          const out: AppendResult[] = [];
+          for (const row of rows) out.push(...(await this.write(date, [row])));
+          return out;
+        }
+        if (!isPreconditionFailed(err) && !isNotFound(err)) throw err;
+        this.events.conflict(date);
+        if (++conflicts >= MAX_CONFLICTS) throw err;
+        await sleep(Math.random() * Math.min(200, 10 * 2 ** conflicts));
+      }
+    }
+  }
+
+  /**
+   * The row is there: written by an earlier attempt, or, during a rolling
+   * upgrade, by an instance of the previous release, without a seq. Such a
+   * row would be invisible to every snapshot, so it is numbered now.
+   */
+  private async alreadyThere(row: ExportRow): Promise<AppendResult> {
+    const existing = await withDeadline(this.timeoutMs, undefined, (abortSignal) =>
+      this.table.getEntity<{ seq?: number }>(row.partitionKey, row.rowKey, { queryOptions: { select: ['seq'] }, abortSignal }),
+    );
+    if (typeof existing.seq !== 'number') await this.sequencer.sequence(row.partitionKey);
+    return { outcome: 'already-present' };
+  }
+
+  /** The manifest to write against: read it, or number the day's legacy rows and make one; a new day starts empty (no etag). */
+  private async load(date: string): Promise<StoredManifest> {
+    const stored = (await this.manifests.read(date)) ?? (await this.sequencer.sequence(date)).stored;
+    if (stored) return stored;
+    await this.manifests.index(date, false);
+    return { manifest: emptyManifest(date), etag: '' };
+  }
+
+  private async commit(stored: StoredManifest, rows: readonly ExportRow[]): Promise<AppendResult[]> {
+    const at = this.now().toISOString();
+    let m: Manifest = stored.manifest;
+    const actions: TransactionAction[] = [];
+    for (const { attempt, ...row } of rows) {
+      m = {
+        ...m,
+        seq: m.seq + 1,
+        rowCount: m.rowCount + 1,
+        totals: addToTotals(m.totals, row.currency, minorOf(row.amount, row.currency)),
+      };
+      actions.push(['create', { ...row, attempt, seq: m.seq, totalsThrough: encodeTotals(m.totals) }]);
+    }
+    m = { ...m, firstRowAt: m.firstRowAt ?? at, lastRowAt: at };
+    actions.push(stored.etag ? ['update', manifestEntity(m), 'Replace', { etag: stored.etag }] : ['create', manifestEntity(m)]);
+    const res = await withDeadline(this.timeoutMs, undefined, (abortSignal) => this.table.submitTransaction(actions, { abortSignal }));
+    this.remember({ manifest: m, etag: res.subResponses.at(-1)?.etag ?? '' });
+    const first = stored.manifest.seq + 1;
+    const late = m.closedSeq !== undefined;
+    if (late)
+      this.events.late(
+        m.date,
+        rows.map((r, i) => ({ seq: first + i, expenseId: r.expenseId })),
+      );
+    return rows.map((_, i) => ({ outcome: 'inserted', seq: first + i, late }));
+  }
+
+  private remember(s: StoredManifest): void {
+    this.cache.delete(s.manifest.date);
+    this.cache.set(s.manifest.date, s);
+    if (this.cache.size > MAX_CACHED_DAYS) this.cache.delete(this.cache.keys().next().value!);
+  }
+}
+
+/**
+ * The next batch: up to 99 rows with distinct keys. A second row with a key
+ * already in the batch (the same approval twice in one receive) waits for
+ * the next batch, where it meets its twin's row: a 409, already present.
+ */
+function takeBatch(queue: Pending[]): Pending[] {
+  const batch: Pending[] = [];
+  const keys = new Set<string>();
+  for (let i = 0; i < queue.length && batch.length < ROWS_PER_TRANSACTION;) {
+    const p = queue[i];
+    if (keys.has(p.row.rowKey)) {
+      i++;
+      continue;
+    }
+    keys.add(p.row.rowKey);
+    batch.push(p);
+    queue.splice(i, 1);
+  }
+  return batch;
+}

@@ -1,0 +1,29 @@
+/**
+ * Domain errors of the export feature; the HTTP layer maps them to problem
+ * codes (src/http/error-middleware.ts), the CLI prints their message.
+ */
+
+/** A client named rows the day does not have (yet): a snapshot, an increment or an acknowledgement beyond the day's last seq. */
+export class SeqOutOfRangeError extends Error {
+  override name = 'SeqOutOfRangeError';
+  constructor(
+    readonly date: string,
+    readonly asked: number,
+    readonly seq: number,
+    what: string,
+  ) {
+    super(`${what}: ${date} has rows 1..${seq}; ${asked} is beyond its last seq.`);
+  }
+}
+
+/**
+ * A snapshot's rows did not come out as its manifest said: fewer or more
+ * than promised. Thrown at the end of the stream, so the response is cut
+ * rather than ended cleanly with a file that does not match its headers.
+ */
+export class SnapshotIncompleteError extends Error {
+  override name = 'SnapshotIncompleteError';
+  constructor(date: string, expected: number, got: number) {
+    super(`the snapshot of ${date} promised ${expected} rows and the table gave ${got}`);
+  }
+}
