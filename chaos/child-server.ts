@@ -133,6 +133,7 @@ export function uniqueStorageNames(tag = ''): StorageNames {
     EXPENSE_ITEMS_TABLE: `Items${id}`,
     EXPORT_TABLE: `Export${id}`,
     OUTBOX_TABLE: `Outbox${id}`,
+    RESULT_IMPORTS_TABLE: `Imports${id}`,
     APPROVALS_QUEUE: queue,
     poisonQueue: `${queue}-poison`,
   };
@@ -146,6 +147,7 @@ export function storageEnv(connectionString: string, names: Omit<StorageNames, '
     EXPENSE_ITEMS_TABLE: names.EXPENSE_ITEMS_TABLE,
     EXPORT_TABLE: names.EXPORT_TABLE,
     OUTBOX_TABLE: names.OUTBOX_TABLE,
+    RESULT_IMPORTS_TABLE: names.RESULT_IMPORTS_TABLE,
     APPROVALS_QUEUE: names.APPROVALS_QUEUE,
   };
 }

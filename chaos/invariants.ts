@@ -4,7 +4,7 @@ import { AzureQueue } from '../src/storage/azure-queue';
 import { ExpenseStore } from '../src/expenses/expense-store';
 import { ExportTable } from '../src/export/export-table';
 import { parseEnvelope, type PoisonEnvelope } from '../src/consumer/poison';
-import { isApprovedOrExported, isExported, takesAcknowledgement, type ExpenseState } from '../src/expenses/lifecycle';
+import { isApprovedOrExported, hasExportRow, takesAcknowledgement, type ExpenseState } from '../src/expenses/lifecycle';
 import { addToTotals, minorOf, totalsJson, type Totals } from '../src/export/manifest';
 import { mapLimit } from '../src/map-limit';
 import pino from 'pino';
@@ -139,7 +139,7 @@ export async function checkInvariants(
   const extra = diff(exported, approved);
   const isExportedState = (id: string) => {
     const st = states.get(id)!;
-    return st !== 'missing' && isExported(st);
+    return st !== 'missing' && hasExportRow(st);
   };
   const notProcessing = exported.filter((id) => !isExportedState(id));
   const mainQueue = (await c.queue.getProperties({ abortSignal: deadline() })).approximateMessagesCount ?? -1;

@@ -41,6 +41,7 @@ const NAMES = {
   EXPENSE_ITEMS_TABLE: 'ExpenseItems',
   EXPORT_TABLE: 'ExpenseExport',
   OUTBOX_TABLE: 'ExpenseOutbox',
+  RESULT_IMPORTS_TABLE: 'ResultImports',
   APPROVALS_QUEUE: 'expense-approvals',
 };
 

@@ -12,6 +12,7 @@ import { docsRouter } from '../routes/docs';
 import { expensesRouter } from '../routes/expenses';
 import { exportsRouter } from '../routes/exports';
 import { exportDaysRouter } from '../routes/export-days';
+import { resultsRouter } from '../routes/results';
 import { adminRouter } from '../routes/admin';
 import { metricsRouter } from '../routes/metrics';
 
@@ -74,6 +75,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
   app.use(healthRouter({ probe: s.probe, consumer: s.consumer }));
   app.use(docsRouter());
   app.use(metricsRouter({ guard, registry: s.metrics.registry }));
+  app.use(resultsRouter({ guard, results: s.results })); // before the JSON parser: it streams its own body
   app.use(express.json({ limit: '64kb', strict: true }));
   app.use(expensesRouter({ guard, validate, store: s.store, approvals: s.approvals }));
   app.use(

@@ -83,6 +83,19 @@ program
   .argument('<date>', 'approval date YYYY-MM-DD', calendarDate)
   .action(run(async () => (await import('./cli/days')).closeCommand));
 
+const results = program
+  .command('results')
+  .description('results coming back from payroll')
+  .argument('[command]')
+  .action((name?: string) => die(name ? `unknown results command '${name}'; expected import` : 'results needs a command: import'));
+results
+  .command('import')
+  .description('apply a results file (CSV, or JSON by its .json extension), as POST /results does; prints the same summary (JSON)')
+  .argument('<file>', 'the file: expense_id,status,amount,currency,status_at,reference,message')
+  .option('--idempotency-key <key>', "the import's key (default: the file's SHA-256, so importing the same file twice is harmless)")
+  .option('--row-count <n>', 'the number of lines the file must hold (else nothing is applied)', seqNumber)
+  .action(run(async () => (await import('./cli/results')).resultsImportCommand));
+
 program
   .command('upgrade')
   .description(

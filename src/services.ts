@@ -13,6 +13,8 @@ import { AckApplier } from './export/ack-applier';
 import { AcknowledgementService } from './export/acknowledgements';
 import { DayCloser } from './export/day-closer';
 import { SeqUpgrade } from './export/seq-upgrade';
+import { ImportLedger } from './results/import-ledger';
+import { ResultsImporter } from './results/results-import';
 import { handleApproval, type HandlerResult } from './consumer/export-handler';
 import { QueueConsumer } from './consumer/consumer';
 import { systemClock } from './consumer/clock';
@@ -48,6 +50,7 @@ export type ServiceConfig = Pick<
   | 'EXPORT_CLOSE_GRACE_MS'
   | 'EXPORT_CLOSE_INTERVAL_MS'
   | 'ACK_APPLY_INTERVAL_MS'
+  | 'RESULTS_MAX_BYTES'
 >;
 
 /**
@@ -89,6 +92,14 @@ export function createServices(
     logger: logger.child({ component: 'day-closer' }),
   });
   const upgrade = new SeqUpgrade(exportTable, logger.child({ component: 'upgrade' }));
+  const results = new ResultsImporter({
+    store,
+    exportTable,
+    ledger: new ImportLedger(clients.imports, timeoutMs),
+    maxBytes: config.RESULTS_MAX_BYTES,
+    logger: logger.child({ component: 'results' }),
+    counted: (outcome) => metrics.resultLines.inc({ outcome }),
+  });
   const approvals = new ApprovalService({
     store: crashAround(store, 'replace', 'after', 'after-approve-save', at),
     outbox,
@@ -153,6 +164,7 @@ export function createServices(
     outbox,
     exportTable,
     acknowledgements,
+    results,
     ackApplier,
     dayCloser,
     upgrade,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parsePasswordHash } from './password';
 
-export const ROLES = ['exporter', 'approver', 'admin'] as const;
+export const ROLES = ['exporter', 'approver', 'importer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface User {

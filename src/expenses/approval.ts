@@ -5,7 +5,7 @@ import type { QueueSender } from '../storage/azure-queue';
 import { dateInZone } from './dates';
 import { ConcurrentChangeError, ExpenseNotFoundError } from './errors';
 import type { ExpenseStore } from './expense-store';
-import { approvalDecision, TransitionRefusedError } from './lifecycle';
+import { approvalDecision, nextApprovalAttempt, TransitionRefusedError } from './lifecycle';
 import type { ApprovalMessage, Expense } from './model';
 import type { Outbox } from './outbox';
 
@@ -52,6 +52,7 @@ export class ApprovalService {
         approvedAt: at.toISOString(),
         approver,
         approvalDate: dateInZone(at, this.d.timeZone),
+        approvalAttempt: nextApprovalAttempt(expense.state, expense.approvalAttempt),
       };
       await this.d.outbox.record('approval', id, { approvalDate: approved.approvalDate! }, signal);
       try {

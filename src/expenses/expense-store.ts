@@ -1,10 +1,12 @@
-import { odata, type TableEntityResult } from '@azure/data-tables';
+import { odata, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { randomUUID } from 'node:crypto';
 import type { StorageClients } from '../storage/clients';
 import { INITIAL_STATE } from './lifecycle';
 import { withDeadline } from '../storage/deadline';
 import { isNotFound } from '../storage/errors';
 import type { Expense, ExpenseItem, NewExpense } from './model';
+import { RESULT_ROW_PREFIX, resultRowKey, type ResultRecord } from '../results/result-history';
+import type { ResultStatus } from './lifecycle';
 
 const EXPENSE_ROW = 'expense';
 
@@ -62,18 +64,7 @@ export class ExpenseStore {
 
   /** Items first, in one transaction; the expense row last makes the whole visible. A crash in between leaves only unreachable items. */
   async create(input: NewExpense, now: Date, signal?: AbortSignal, id: string = randomUUID()): Promise<Expense> {
-    const items: ItemEntity[] = input.items.map((item, i) => ({
-      partitionKey: id,
-      rowKey: String(i).padStart(4, '0'),
-      description: item.description,
-      amountMinor: item.amountMinor.toString(),
-    }));
-    await this.call(signal, (abortSignal) =>
-      this.c.items.submitTransaction(
-        items.map((e) => ['upsert', e, 'Replace']),
-        { abortSignal },
-      ),
-    );
+    await this.writeItems(id, input.items, 0, signal);
     const expense: Expense = {
       id,
       employee: input.employee,
@@ -114,6 +105,74 @@ export class ExpenseStore {
       }
       return out;
     });
+  }
+
+  /**
+   * Replaces an expense's content and items (a correction): the expense row
+   * first, conditional on the ETag read (a concurrent change is a 412), then
+   * the items in one transaction, including the deletion of items beyond the
+   * new count.
+   */
+  async correct(expense: Expense, items: readonly ExpenseItem[], etag: string, signal?: AbortSignal): Promise<void> {
+    const before = (await this.items(expense.id, signal)).length;
+    await this.replace(expense, etag, signal);
+    await this.writeItems(expense.id, items, before, signal);
+  }
+
+  private async writeItems(id: string, items: readonly ExpenseItem[], existing: number, signal?: AbortSignal): Promise<void> {
+    const key = (i: number) => String(i).padStart(4, '0');
+    const actions: TransactionAction[] = items.map((item, i) => [
+      'upsert',
+      { partitionKey: id, rowKey: key(i), description: item.description, amountMinor: item.amountMinor.toString() } satisfies ItemEntity,
+      'Replace',
+    ]);
+    for (let i = items.length; i < existing; i++) actions.push(['delete', { partitionKey: id, rowKey: key(i) }]);
+    await this.call(signal, (abortSignal) => this.c.items.submitTransaction(actions, { abortSignal }));
+  }
+
+  /**
+   * A result: the expense's new state and the result's record, in one
+   * transaction of the expense's partition, conditional on the ETag read.
+   * 409: this status was applied to this approval already; 412: the expense changed.
+   */
+  async applyResult(expense: Expense, etag: string, record: ResultRecord, signal?: AbortSignal): Promise<void> {
+    const history = { partitionKey: expense.id, rowKey: resultRowKey(record.attempt, record.status), ...record };
+    await this.call(signal, (abortSignal) =>
+      this.c.expenses.submitTransaction(
+        [
+          ['update', toEntity(expense), 'Replace', { etag }],
+          ['create', history],
+        ],
+        { abortSignal },
+      ),
+    );
+  }
+
+  /** The results applied to an expense, in approval-attempt then status order. */
+  async results(id: string, signal?: AbortSignal): Promise<ResultRecord[]> {
+    return this.call(signal, async (abortSignal) => {
+      const out: ResultRecord[] = [];
+      const filter = odata`PartitionKey eq ${id} and RowKey ge ${RESULT_ROW_PREFIX} and RowKey lt ${'result/'}`;
+      for await (const e of this.c.expenses.listEntities<ResultRecord>({ queryOptions: { filter }, abortSignal })) {
+        const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...record } = e;
+        out.push(record);
+      }
+      return out;
+    });
+  }
+
+  /** The record of a status applied to one approval attempt, if any (one point read). */
+  async result(id: string, attempt: number, status: ResultStatus, signal?: AbortSignal): Promise<ResultRecord | undefined> {
+    try {
+      const e = await this.call(signal, (abortSignal) =>
+        this.c.expenses.getEntity<ResultRecord>(id, resultRowKey(attempt, status), { abortSignal }),
+      );
+      const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...record } = e;
+      return record;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   /** Conditional on the ETag we read: a concurrent writer makes this fail with 412 instead of being overwritten. */

@@ -6,8 +6,13 @@
  * sets below), plus its tests.
  *
  *   submitted ─approve→ approved ─export row written→ processing ─acknowledged→ exported
+ *   processing|exported ─result→ posted|paid|rejected;  posted ─result→ paid|rejected
+ *   rejected ─corrected, approved again→ approved (a new approval attempt, a new export row)
+ *
+ * A result implies its file was taken, so it may skip `exported`; `paid` is
+ * final; a status never moves backwards.
  */
-export const EXPENSE_STATES = ['submitted', 'approved', 'processing', 'exported'] as const;
+export const EXPENSE_STATES = ['submitted', 'approved', 'processing', 'exported', 'posted', 'paid', 'rejected'] as const;
 export type ExpenseState = (typeof EXPENSE_STATES)[number];
 
 /** The state a new expense starts in. */
@@ -17,12 +22,22 @@ export const INITIAL_STATE: ExpenseState = 'submitted';
 const TRANSITIONS: Readonly<Record<ExpenseState, readonly ExpenseState[]>> = {
   submitted: ['approved'],
   approved: ['processing'],
-  processing: ['exported'],
-  exported: [],
+  processing: ['exported', 'posted', 'paid', 'rejected'],
+  exported: ['posted', 'paid', 'rejected'],
+  posted: ['paid', 'rejected'],
+  paid: [],
+  rejected: ['approved'],
 };
 
 /** States whose expense already has its export row for the current approval. */
-const EXPORTED: ReadonlySet<ExpenseState> = new Set(['processing', 'exported']);
+const EXPORTED: ReadonlySet<ExpenseState> = new Set(['processing', 'exported', 'posted', 'paid', 'rejected']);
+
+/** The statuses the payroll/ERP system reports back in a results file. */
+export const RESULT_STATUSES = ['posted', 'paid', 'rejected'] as const satisfies readonly ExpenseState[];
+export type ResultStatus = (typeof RESULT_STATUSES)[number];
+
+/** States in which the expense's content may still be corrected (before approval, or after a rejection). */
+const EDITABLE: ReadonlySet<ExpenseState> = new Set(['submitted', 'rejected']);
 
 export function isExpenseState(value: unknown): value is ExpenseState {
   return typeof value === 'string' && (EXPENSE_STATES as readonly string[]).includes(value);
@@ -37,7 +52,11 @@ export function checkTransition(id: string, from: ExpenseState, to: ExpenseState
   if (!canTransition(from, to)) throw new TransitionRefusedError(id, from, to);
 }
 
-/** What an approval request does in this state: approve, nothing (already approved: a retried request), or refuse. */
+/**
+ * What an approval request does in this state: approve (a first approval,
+ * or a new attempt after a rejection), nothing (already approved: a retried
+ * request), or refuse.
+ */
 export function approvalDecision(state: ExpenseState): 'approve' | 'already-approved' | 'refuse' {
   if (state === 'approved') return 'already-approved';
   return canTransition(state, 'approved') ? 'approve' : 'refuse';
@@ -64,13 +83,38 @@ export function takesAcknowledgement(state: ExpenseState): boolean {
   return canTransition(state, 'exported');
 }
 
+/** The approval attempt an approval from this state starts: the first, or the next one after a rejection (its own export row). */
+export function nextApprovalAttempt(state: ExpenseState, current: number | undefined): number {
+  return state === 'rejected' ? (current ?? 1) + 1 : (current ?? 1);
+}
+
+/**
+ * What a result line does to an expense in this state:
+ * - noop: the expense is in that status already (the same result again: a re-sent file is harmless);
+ * - apply: an allowed move;
+ * - refuse: a move the lifecycle does not allow (backwards, from a final state, or not exported yet).
+ */
+export function resultDecision(state: ExpenseState, status: ResultStatus): 'noop' | 'apply' | 'refuse' {
+  if (state === status) return 'noop';
+  return canTransition(state, status) ? 'apply' : 'refuse';
+}
+
+export function isResultStatus(value: unknown): value is ResultStatus {
+  return typeof value === 'string' && (RESULT_STATUSES as readonly string[]).includes(value);
+}
+
+/** Whether the expense's fields and items may be replaced (PUT /expenses/:id). */
+export function isEditable(state: ExpenseState): boolean {
+  return EDITABLE.has(state);
+}
+
 /** Approved and not yet exported: an approval message must still be (re)sent for it. */
 export function awaitsExport(state: ExpenseState): boolean {
   return state === 'approved';
 }
 
 /** Exported for its current approval: its export row exists. */
-export function isExported(state: ExpenseState): boolean {
+export function hasExportRow(state: ExpenseState): boolean {
   return EXPORTED.has(state);
 }
 

@@ -229,6 +229,25 @@ export class ExportTable {
     }
   }
 
+  /** One approval's row: what was exported for it (one point read; undefined when there is none). */
+  async approvalRow(
+    date: string,
+    rowKey: string,
+    signal?: AbortSignal,
+  ): Promise<{ currency: string; amount: string; seq?: number } | undefined> {
+    try {
+      return await withDeadline(this.timeoutMs, signal, (abortSignal) =>
+        this.table.getEntity<{ currency: string; amount: string; seq?: number }>(date, rowKey, {
+          queryOptions: { select: ['currency', 'amount', 'seq'] },
+          abortSignal,
+        }),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   /** Rows (after, through] of a day: which approval each one is (for applying an acknowledgement). */
   async *approvals(
     date: string,

@@ -3,19 +3,28 @@ import { AppError, ERROR_STATUS, PROBLEM_BASE, type ErrorCode } from './app-erro
 import { isTransientStorageError } from '../storage/errors';
 import { ConcurrentChangeError, ExpenseNotFoundError, TransitionRefusedError } from '../expenses/errors';
 import { SeqOutOfRangeError } from '../export/errors';
+import { ResultFileError } from '../results/result-file';
+import { IdempotencyError } from '../results/results-import';
 
 const TITLES: Record<ErrorCode, string> = {
   bad_request: 'Bad request',
   invalid_date: 'Invalid date',
   invalid_range: 'Invalid range',
   validation_failed: 'Request validation failed',
+  undecodable_body: 'Body is not UTF-8',
+  bad_header: 'Not a results file',
+  malformed_file: 'Malformed file',
+  idempotency_key_required: 'Idempotency-Key required',
   unauthorized: 'Authentication required',
   forbidden: 'Forbidden',
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
   conflict: 'Conflict',
+  import_in_progress: 'Import in progress',
   payload_too_large: 'Payload too large',
   seq_out_of_range: "Beyond the day's last seq",
+  row_count_mismatch: 'Row count mismatch',
+  idempotency_key_reused: 'Idempotency-Key reused',
   unsupported_media_type: 'Unsupported media type',
   too_many_requests: 'Too many requests',
   internal: 'Internal error',
@@ -75,6 +84,10 @@ function fromDomainError(err: unknown): AppError | undefined {
   if (err instanceof ExpenseNotFoundError) return new AppError('not_found', err.message);
   if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError) return new AppError('conflict', err.message);
   if (err instanceof SeqOutOfRangeError) return new AppError('seq_out_of_range', err.message);
+  if (err instanceof ResultFileError) return new AppError(err.code, err.message);
+  if (err instanceof IdempotencyError) {
+    return new AppError(err.code, err.message, err.retryAfterSec ? { headers: { 'Retry-After': String(err.retryAfterSec) } } : {});
+  }
   return undefined;
 }
 

@@ -1,7 +1,21 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { OUTCOMES } from '../consumer/consumer';
+import { LINE_OUTCOMES } from '../results/apply-result';
 
-/** One registry per app instance, so tests can build many apps without "metric already registered". */
+/**
+ * One registry per app instance, so tests can build many apps without
+ * "metric already registered". Every known label value starts at zero, so
+ * that `increase(...[10m])` sees the first poisoned message after a restart
+ * rather than a series that appears out of nowhere.
+ */
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
+  const m = registerMetrics(opts);
+  for (const outcome of OUTCOMES) m.messages.inc({ outcome }, 0);
+  for (const outcome of LINE_OUTCOMES) m.resultLines.inc({ outcome }, 0);
+  return m;
+}
+
+function registerMetrics(opts: { defaultMetrics?: boolean }) {
   const registry = new Registry();
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -45,6 +59,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       registers,
     }),
     exportRows: new Counter({ name: 'export_rows_streamed_total', help: 'CSV rows written to export responses', registers }),
+    resultLines: new Counter({
+      name: 'results_lines_total',
+      help: 'Result lines imported, by outcome (applied, noop, unknown_expense, invalid_transition, amount_mismatch, bad_row)',
+      labelNames: ['outcome'],
+      registers,
+    }),
     lateRows: new Counter({ name: 'export_late_rows_total', help: 'Export rows appended to a day that was already closed', registers }),
     manifestConflicts: new Counter({
       name: 'export_manifest_conflicts_total',
@@ -54,4 +74,4 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   };
 }
 
-export type Metrics = ReturnType<typeof createMetrics>;
+export type Metrics = ReturnType<typeof registerMetrics>;

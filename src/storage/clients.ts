@@ -9,6 +9,8 @@ export interface StorageClients {
   items: TableClient;
   exports: TableClient;
   outbox: TableClient;
+  /** Results imports by Idempotency-Key, with their stored responses. */
+  imports: TableClient;
   tableService: TableServiceClient;
   queue: QueueClient;
   poison: QueueClient;
@@ -18,7 +20,7 @@ export interface StorageClients {
 /** The tables and queues of one installation (configurable, so that tests and benches can isolate themselves). */
 export type StorageNames = Pick<
   Config,
-  'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue'
+  'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'RESULT_IMPORTS_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue'
 >;
 
 export type ResolvedStorage = Exclude<StorageSource, { kind: 'embedded' }>;
@@ -64,6 +66,7 @@ export function createStorageClients(
     items: table(names.EXPENSE_ITEMS_TABLE),
     exports: table(names.EXPORT_TABLE),
     outbox: table(names.OUTBOX_TABLE),
+    imports: table(names.RESULT_IMPORTS_TABLE),
     tableService,
     queue: queueService.getQueueClient(names.APPROVALS_QUEUE),
     poison: queueService.getQueueClient(names.poisonQueue),
@@ -82,7 +85,9 @@ function defaultCredential(): TokenCredential {
 export async function provisionStorage(c: StorageClients, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const t = timeoutMs * PROVISION_DEADLINE_FACTOR;
   await Promise.all([
-    ...[c.expenses, c.items, c.exports, c.outbox].map((tc) => withDeadline(t, signal, (abortSignal) => tc.createTable({ abortSignal }))),
+    ...[c.expenses, c.items, c.exports, c.outbox, c.imports].map((tc) =>
+      withDeadline(t, signal, (abortSignal) => tc.createTable({ abortSignal })),
+    ),
     ...[c.queue, c.poison].map((q) => withDeadline(t, signal, (abortSignal) => q.createIfNotExists({ abortSignal }))),
   ]);
 }

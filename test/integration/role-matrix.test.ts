@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { createApp } from '../../src/app';
 import { ROUTE_ROLES } from '../../src/auth/route-roles';
@@ -15,6 +16,8 @@ import { basic, testUsers } from '../support/users';
 let s: Services;
 let app: ReturnType<typeof createApp>;
 let expenseId: string;
+/** An expense left submitted: the one a correction (PUT) may change. */
+let submittedId: string;
 
 const body = {
   employee: 'Grace Hopper',
@@ -29,17 +32,36 @@ beforeAll(async () => {
   const created = await request(app).post('/expenses').set('Authorization', basic('admin')).send(body);
   expenseId = created.body.id;
   await request(app).post(`/expenses/${expenseId}/approve`).set('Authorization', basic('admin')).expect(200);
+  submittedId = (await request(app).post('/expenses').set('Authorization', basic('admin')).send(body)).body.id as string;
 });
 
 function send(op: string, auth?: string) {
   const [method, template] = op.split(' ') as [string, string];
-  const path = template.replace('{id}', expenseId).replace('{date}', '2026-11-23').replace('{asset}', 'swagger-ui.css');
+  const path = template
+    .replace('{id}', method === 'PUT' ? submittedId : expenseId)
+    .replace('{date}', '2026-11-23')
+    .replace('{asset}', 'swagger-ui.css');
   const query = op === 'GET /exports' ? '?from=2026-11-01&to=2026-11-30' : '';
   const agent = request(app);
-  let req = method === 'GET' ? agent.get(path + query) : method === 'HEAD' ? agent.head(path) : agent.post(path);
+  let req =
+    method === 'GET'
+      ? agent.get(path + query)
+      : method === 'HEAD'
+        ? agent.head(path)
+        : method === 'PUT'
+          ? agent.put(path)
+          : agent.post(path);
   if (auth) req = req.set('Authorization', auth);
+  if (op === 'POST /results') {
+    // An empty results file (the header alone): allowed roles get 200 with nothing applied.
+    return req
+      .set('Content-Type', 'text/csv')
+      .set('Idempotency-Key', `matrix-${randomUUID()}`)
+      .send('expense_id,status,amount,currency,status_at,reference,message\r\n');
+  }
   const bodies: Record<string, object> = {
     'POST /expenses': body,
+    'PUT /expenses/{id}': body,
     'POST /admin/poison/replay': { max: 1 },
     'POST /exports/{date}/acknowledgements': { through: 0 },
   };
