@@ -140,7 +140,11 @@ export function createServices(
     intervalMs: config.APPROVAL_SWEEP_INTERVAL_MS,
     logger: logger.child({ component: 'sweeper' }),
   });
-  const authenticator = new Authenticator(users, { maxFailures: config.AUTH_MAX_FAILURES, failureWindowSec: config.AUTH_FAILURE_WINDOW_S });
+  const authenticator = new Authenticator(users, {
+    maxFailures: config.AUTH_MAX_FAILURES,
+    maxFailuresPerAddress: config.AUTH_MAX_FAILURES_PER_ADDRESS,
+    failureWindowSec: config.AUTH_FAILURE_WINDOW_S,
+  });
   const probe = new StorageProbe(queues.main);
   const depths = new QueueDepthMonitor(queues, metrics, logger.child({ component: 'queue-depth' }));
   const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
