@@ -98,6 +98,7 @@ export const envSchema = z.object({
   AUTH_USERS: opt,
   AUTH_USERS_FILE: opt,
   AUTH_MAX_FAILURES: int(10, 1, 10000),
+  AUTH_MAX_FAILURES_PER_ADDRESS: int(100, 1, 1_000_000),
   AUTH_FAILURE_WINDOW_S: int(900, 1, 86400),
   METRICS_TOKEN: opt.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   TRUST_PROXY: opt,
@@ -162,6 +163,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, opts: LoadOp
     }
   }
   if (!!env.TLS_CERT_FILE !== !!env.TLS_KEY_FILE) problems.push('TLS_CERT_FILE: set it together with TLS_KEY_FILE');
+  // Below the per-(name, address) budget, one client's typos under one name would block its whole address.
+  if (env.AUTH_MAX_FAILURES_PER_ADDRESS < env.AUTH_MAX_FAILURES) {
+    problems.push('AUTH_MAX_FAILURES_PER_ADDRESS: must be at least AUTH_MAX_FAILURES');
+  }
   if (env.AUTH_USERS && env.AUTH_USERS_FILE) problems.push('AUTH_USERS: set AUTH_USERS or AUTH_USERS_FILE, not both');
 
   let users: User[] = [];

@@ -43,6 +43,7 @@ export type ServiceConfig = Pick<
   | 'APPROVAL_SWEEP_GRACE_MS'
   | 'APPROVAL_SWEEP_INTERVAL_MS'
   | 'AUTH_MAX_FAILURES'
+  | 'AUTH_MAX_FAILURES_PER_ADDRESS'
   | 'AUTH_FAILURE_WINDOW_S'
   | 'EXPORT_MAX_CONCURRENT'
   | 'EXPORT_MAX_CONCURRENT_PER_USER'
@@ -150,7 +151,11 @@ export function createServices(
     intervalMs: config.APPROVAL_SWEEP_INTERVAL_MS,
     logger: logger.child({ component: 'sweeper' }),
   });
-  const authenticator = new Authenticator(users, { maxFailures: config.AUTH_MAX_FAILURES, failureWindowSec: config.AUTH_FAILURE_WINDOW_S });
+  const authenticator = new Authenticator(users, {
+    maxFailures: config.AUTH_MAX_FAILURES,
+    maxFailuresPerAddress: config.AUTH_MAX_FAILURES_PER_ADDRESS,
+    failureWindowSec: config.AUTH_FAILURE_WINDOW_S,
+  });
   const probe = new StorageProbe(queues.main);
   const depths = new QueueDepthMonitor(queues, metrics, logger.child({ component: 'queue-depth' }));
   const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;

@@ -11,7 +11,7 @@ let s: Services;
 let server: Server;
 
 beforeAll(async () => {
-  s = await testServices({ users: await testUsers(), config: { AUTH_MAX_FAILURES: 10_000 } });
+  s = await testServices({ users: await testUsers(), config: { AUTH_MAX_FAILURES: 10_000, AUTH_MAX_FAILURES_PER_ADDRESS: 10_000 } });
   server = createApp(s).listen(0);
 });
 afterAll(() => new Promise((r) => server.close(r)));

@@ -9,7 +9,11 @@ describe('Authenticator under concurrent requests', () => {
   afterEach(() => jest.restoreAllMocks());
 
   const make = () =>
-    new Authenticator([{ name: 'onprem', roles: ['exporter'], passwordHash: hash }], { maxFailures: 5, failureWindowSec: 60 });
+    new Authenticator([{ name: 'onprem', roles: ['exporter'], passwordHash: hash }], {
+      maxFailures: 5,
+      maxFailuresPerAddress: 50,
+      failureWindowSec: 60,
+    });
 
   test('many requests with the same credentials on a cold cache cost one scrypt', async () => {
     const auth = make();

@@ -62,6 +62,14 @@ describe('config', () => {
     });
   });
 
+  test('the per-address failure budget is at least the per-(name, address) one', () => {
+    expect(loadConfig({}).AUTH_MAX_FAILURES_PER_ADDRESS).toBe(100);
+    expect(problems({ AUTH_MAX_FAILURES: '20', AUTH_MAX_FAILURES_PER_ADDRESS: '19' })).toEqual([
+      'AUTH_MAX_FAILURES_PER_ADDRESS: must be at least AUTH_MAX_FAILURES',
+    ]);
+    expect(problems({ AUTH_MAX_FAILURES: '20', AUTH_MAX_FAILURES_PER_ADDRESS: '20' })).toEqual([]);
+  });
+
   test('queue and table names are checked against Azure rules', () => {
     const p = problems({ APPROVALS_QUEUE: 'Bad_Name', EXPORT_TABLE: '1table' });
     expect(p.map((x) => x.split(':')[0]).sort()).toEqual(['APPROVALS_QUEUE', 'EXPORT_TABLE']);
