@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createGuard } from './auth/guard';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { loadOpenApi } from './http/openapi';
+import { methodNotAllowed } from './http/method-not-allowed';
 import type { Services } from './services';
 import { healthRouter } from '../routes/health';
 import { docsRouter } from '../routes/docs';
@@ -89,6 +90,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
   );
   app.use(exportDaysRouter({ guard, validate, exportTable: s.exportTable, acknowledgements: s.acknowledgements }));
   app.use(adminRouter({ guard, validate, services: s }));
+  app.use(methodNotAllowed(loadOpenApi().doc));
   app.use(notFoundHandler);
   app.use(errorMiddleware);
   return app;

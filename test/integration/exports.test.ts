@@ -150,3 +150,21 @@ describe('expense input', () => {
     expect(missing.body.code).toBe('not_found');
   });
 });
+
+describe('a route served with other methods', () => {
+  test.each([
+    ['DELETE', '/expenses', 'POST'],
+    ['PUT', '/exports/2026-03-04', 'GET, HEAD'],
+    ['GET', '/results', 'POST'],
+    ['PATCH', '/expenses/abc', 'GET, PUT, HEAD'],
+  ])('%s %s is a 405 problem with Allow: %s', async (method, path, allow) => {
+    const res = await request(app)[method.toLowerCase() as 'get'](path).set('Authorization', basic('admin'));
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe(allow);
+    expect(res.body).toMatchObject({ code: 'method_not_allowed', status: 405 });
+  });
+
+  test('a path that does not exist is still a 404', async () => {
+    expect((await request(app).delete('/nope').set('Authorization', basic('admin'))).status).toBe(404);
+  });
+});
