@@ -164,6 +164,37 @@ describe('GET and HEAD /exports/:date: named snapshots', () => {
     expect(since.text.startsWith(`${HEADER}\r\n`)).toBe(true);
   });
 
+  test('gzip on request: the same rows, compressed, under their own ETag; the plain ETag still answers 304', async () => {
+    const plain = await pull(`/exports/${date}?through=3`);
+    const zipped = await request(app)
+      .get(`/exports/${date}?through=3`)
+      .set('Authorization', basic('exporter'))
+      .set('Accept-Encoding', 'gzip');
+    expect(zipped.headers).toMatchObject({ 'content-encoding': 'gzip', vary: 'Accept-Encoding', etag: `"${date}.0-3.v1.gzip"` });
+    expect(zipped.text).toBe(plain.text); // supertest inflates it
+    const again = await request(app)
+      .get(`/exports/${date}?through=3`)
+      .set('Authorization', basic('exporter'))
+      .set('Accept-Encoding', 'gzip')
+      .set('If-None-Match', plain.headers.etag!);
+    expect(again.status).toBe(304);
+  });
+
+  test('?bom=true: a UTF-8 byte order mark first, then the same bytes, under their own ETag', async () => {
+    const plain = await pull(`/exports/${date}?through=3`);
+    const bom = await pull(`/exports/${date}?through=3&bom=true`)
+      .buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+    const body = bom.body as Buffer;
+    expect([...body.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(body.subarray(3).toString('utf8')).toBe(plain.text);
+    expect(bom.headers.etag).toBe(`"${date}.0-3.v1.bom"`);
+  });
+
   test('a snapshot beyond the day is a 422 problem; so is after > through', async () => {
     for (const q of ['through=99', 'after=99', 'after=4&through=2']) {
       const res = await pull(`/exports/${date}?${q}`);

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, get, type Server } from 'node:http';
 import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { createApp } from '../../src/app';
 import type { Services } from '../../src/services';
 import { AzuriteProcess } from '../../chaos/azurite-process';
 import { seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';
-import { basic, testUsers } from '../support/users';
+import { basic, PASSWORD, testUsers } from '../support/users';
 
 const DATE = '2026-03-14';
 const ROWS = 2500; // three table pages of at most 1000
@@ -129,6 +130,55 @@ test('storage SIGKILLed after the first page: the transfer breaks, it does not e
     remove();
     await azurite.restart();
   }
+});
+
+/** Runs a real client to completion: its exit code and what it said. */
+function client(cmd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 30_000 }, (err, _stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+    );
+  });
+}
+
+test.each([
+  ['curl --compressed', 'curl', (url: string) => ['-fsS', '--compressed', '-u', `exporter:${PASSWORD}`, '-o', '/dev/null', url]],
+  [
+    'Python requests (gzip by default)',
+    'python3',
+    (url: string) => [
+      '-c',
+      `import requests; r = requests.get("${url}", auth=("exporter", "${PASSWORD}")); r.raise_for_status(); print(len(r.content))`,
+    ],
+  ],
+] as const)(
+  'gzip, storage SIGKILLed after the first page: the transfer fails for %s, it does not end cleanly',
+  async (_name, cmd, args) => {
+    const remove = faultBeforeSecondPage(() => azurite.kill());
+    try {
+      const r = await client(cmd, args(`${base}/exports/${DATE}`));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(
+        /transfer closed|outstanding read data|Connection broken|IncompleteRead|ChunkedEncodingError|unexpected EOF|error/i,
+      );
+    } finally {
+      remove();
+      await azurite.restart();
+    }
+  },
+);
+
+test('gzip with storage up: curl --compressed gets every row (the control for the faults above)', async () => {
+  const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    execFile(
+      'curl',
+      ['-fsS', '--compressed', '-u', `exporter:${PASSWORD}`, `${base}/exports/${DATE}`],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout) => resolve({ code: err ? 1 : 0, stdout }),
+    );
+  });
+  expect(r.code).toBe(0);
+  expect(r.stdout.split('\r\n').filter(Boolean)).toHaveLength(ROWS + 1);
 });
 
 test('storage hung (SIGSTOP) after the first page: the transfer breaks by the storage deadline, it does not hang', async () => {
