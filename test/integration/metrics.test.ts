@@ -119,3 +119,15 @@ describe('GET /metrics', () => {
     expect(after('nodejs_eventloop_lag_seconds')).toBeDefined();
   });
 });
+
+test('every known outcome is exported at 0 from the start, so an alert on increase() sees the first one after a restart', async () => {
+  const fresh = createServices(testConfig(), await testClients(), await testUsers(), silentLogger, createMetrics());
+  const res = await request(createApp(fresh)).get('/metrics').set('Authorization', basic('admin'));
+  for (const outcome of ['deleted', 'retried', 'poisoned', 'lost', 'abandoned']) {
+    expect(res.text).toMatch(new RegExp(`^consumer_messages_total\\{outcome="${outcome}"\\} 0$`, 'm'));
+  }
+  for (const outcome of ['applied', 'noop', 'unknown_expense', 'invalid_transition', 'amount_mismatch', 'bad_row']) {
+    expect(res.text).toMatch(new RegExp(`^results_lines_total\\{outcome="${outcome}"\\} 0$`, 'm'));
+  }
+  expect(res.text).toMatch(/^export_late_rows_total 0$/m);
+});
