@@ -31,12 +31,21 @@ export interface RunningServer {
 }
 
 /** Resolves storage: the configured account, or an embedded Azurite we start (and own). */
-async function resolveStorage(config: Config, log: Logger): Promise<{ source: ResolvedStorage; azurite?: EmbeddedAzurite }> {
+async function resolveStorage(
+  config: Config,
+  log: Logger,
+  started?: Promise<EmbeddedAzurite>,
+): Promise<{ source: ResolvedStorage; azurite?: EmbeddedAzurite }> {
   if (config.storage.kind !== 'embedded') return { source: config.storage };
-  // Exclusive: a second Azurite on the same data folder would overwrite this one's files (see azurite-lock.ts).
-  const azurite = await startExclusiveAzurite({ location: config.storage.location, inMemory: config.storage.inMemory, command: 'serve' });
+  const azurite = await (started ?? startEmbedded(config));
   log.info({ tablePort: azurite.tablePort, queuePort: azurite.queuePort, inMemory: config.storage.inMemory }, 'embedded Azurite started');
   return { source: { kind: 'connection-string', connectionString: azurite.connectionString }, azurite };
+}
+
+/** Exclusive: a second Azurite on the same data folder would overwrite this one's files (see azurite-lock.ts). */
+export function startEmbedded(config: Config): Promise<EmbeddedAzurite> {
+  if (config.storage.kind !== 'embedded') throw new Error('storage is not the embedded Azurite');
+  return startExclusiveAzurite({ location: config.storage.location, inMemory: config.storage.inMemory, command: 'serve' });
 }
 
 /** With the embedded Azurite and no users configured: a `demo` user with every role and a random password. */
@@ -118,10 +127,17 @@ export async function shutdown(p: ShutdownParts, budgetMs: number, reason: strin
   p.log.info('shutdown complete');
 }
 
-export async function startServer(config: Config, opts: { demoData?: boolean; logger?: Logger } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  demoData?: boolean;
+  logger?: Logger;
+  /** The embedded Azurite, already starting (the CLI starts it while this module loads). */
+  azurite?: Promise<EmbeddedAzurite>;
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log =
     opts.logger ?? createLogger({ level: config.LOG_LEVEL, pretty: process.stdout.isTTY === true && config.NODE_ENV !== 'production' });
-  const { source, azurite } = await resolveStorage(config, log);
+  const { source, azurite } = await resolveStorage(config, log, opts.azurite);
   try {
     const { users, demoPassword } = await demoUser(config, azurite);
     const services = createServices(config, createStorageClients(source, config), users, log);

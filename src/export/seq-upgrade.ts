@@ -23,7 +23,8 @@ export class SeqUpgrade extends PeriodicTask {
     try {
       const r = await this.exportTable.upgrade({}, signal);
       this.done = true;
-      if (r.scanned) this.logger.info(r, 'export table upgrade: days of an earlier release numbered');
+      if (r.days > 0) this.logger.warn(r, 'export table upgrade: days of an earlier release numbered');
+      else if (r.scanned) this.logger.info(r, 'export table upgrade: scanned once, nothing of an earlier release to number');
     } catch (err) {
       if (!signal.aborted) this.logger.warn({ err }, 'export table upgrade failed; will retry');
     }
