@@ -14,6 +14,42 @@ describe('approval message codec', () => {
     expect(decodeApproval(JSON.stringify({ ...msg, source: 'expense-app' }))).toEqual({ ok: true, message: msg });
   });
 
+  /** Base64 in lines of `width`, as coreutils `base64` (LF, 76) and .NET's InsertLineBreaks (CRLF, 76) write it. */
+  const wrapped = (json: string, width: number, eol: string) =>
+    Buffer.from(json)
+      .toString('base64')
+      .match(new RegExp(`.{1,${width}}`, 'g'))!
+      .join(eol) + eol;
+
+  test('base64 wrapped in lines is read like unwrapped base64', () => {
+    const long = { ...msg, expenseId: 'x'.repeat(100), note: 'long enough for three lines of 76 columns' };
+    const expected = { ok: true, message: { expenseId: long.expenseId, approvalDate: msg.approvalDate } };
+    expect(wrapped(JSON.stringify(long), 76, '\n')).toContain('\n');
+    expect(decodeApproval(wrapped(JSON.stringify(long), 76, '\n'))).toEqual(expected);
+    expect(decodeApproval(wrapped(JSON.stringify(long), 76, '\r\n'))).toEqual(expected);
+    // `echo '{…}' | base64`: the JSON's own newline is inside the payload.
+    expect(decodeApproval(wrapped(`${JSON.stringify(long)}\n`, 76, '\n'))).toEqual(expected);
+  });
+
+  test('property: base64 of a message wrapped at any width, with LF or CRLF, decodes to the message', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 4, max: 120 }), fc.constantFrom('\n', '\r\n'), (width, eol) => {
+        expect(decodeApproval(wrapped(JSON.stringify(msg), width, eol))).toEqual({ ok: true, message: msg });
+      }),
+    );
+  });
+
+  test('each reason names what the body is', () => {
+    const reason = (text: string) => {
+      const r = decodeApproval(text);
+      return r.ok ? undefined : r.reason;
+    };
+    expect(reason('please export expense 42')).toBe('message body is neither JSON nor base64');
+    expect(reason('{"expenseId": ')).toBe('message body is not valid JSON');
+    expect(reason(Buffer.from('{oops').toString('base64'))).toBe('message body is base64, but what it decodes to is not valid JSON');
+    expect(reason(Buffer.from([0xff, 0xfe]).toString('base64'))).toBe('base64 payload is not UTF-8');
+  });
+
   test.each([
     ['not json at all', 'bad_json'],
     ['{"expenseId": ', 'bad_json'],
