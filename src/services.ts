@@ -13,7 +13,7 @@ import { AckApplier } from './export/ack-applier';
 import { AcknowledgementService } from './export/acknowledgements';
 import { DayCloser } from './export/day-closer';
 import { SeqUpgrade } from './export/seq-upgrade';
-import { handleApproval, type HandlerResult } from './consumer/export-handler';
+import { handleApproval, type HandlerDeps, type HandlerResult } from './consumer/export-handler';
 import { QueueConsumer } from './consumer/consumer';
 import { systemClock } from './consumer/clock';
 import { classifyFailure } from './consumer/errors';
@@ -97,9 +97,11 @@ export function createServices(
     timeZone: config.EXPORT_TIMEZONE,
   });
   const poison = new PoisonQueue(queues.main, queues.poison, timeoutMs);
-  const handlerDeps = {
+  const consumerLog = logger.child({ component: 'consumer' });
+  const handlerDeps: HandlerDeps = {
     store: crashAround(store, 'replace', 'after', 'after-update', at),
     exports: crashAround(exportTable, 'append', 'after', 'after-insert', at),
+    warn: (fields, msg) => consumerLog.warn(fields, msg),
   };
   const consumerQueue = crashAround(
     crashAround(queues.main, 'receive', 'after', 'after-receive', at, (r) => (r as unknown[]).length > 0),
@@ -116,7 +118,7 @@ export function createServices(
     classify: classifyFailure,
     describe: (msg) => ({ expenseId: msg.expenseId }),
     clock: systemClock,
-    logger: logger.child({ component: 'consumer' }),
+    logger: consumerLog,
     concurrency: config.CONSUMER_CONCURRENCY,
     visibilityTimeoutSec: config.QUEUE_VISIBILITY_TIMEOUT_S,
     maxDequeueCount: config.QUEUE_MAX_DEQUEUE_COUNT,
