@@ -97,11 +97,9 @@ export function createServices(
     timeZone: config.EXPORT_TIMEZONE,
   });
   const poison = new PoisonQueue(queues.main, queues.poison, timeoutMs);
-  const consumerLog = logger.child({ component: 'consumer' });
   const handlerDeps: HandlerDeps = {
     store: crashAround(store, 'replace', 'after', 'after-update', at),
     exports: crashAround(exportTable, 'append', 'after', 'after-insert', at),
-    warn: (fields, msg) => consumerLog.warn(fields, msg),
   };
   const consumerQueue = crashAround(
     crashAround(queues.main, 'receive', 'after', 'after-receive', at, (r) => (r as unknown[]).length > 0),
@@ -114,11 +112,12 @@ export function createServices(
     queue: consumerQueue,
     poison,
     decode: decodeApproval,
-    handle: (msg, signal) => handleApproval(handlerDeps, msg, signal),
+    // The handler's warnings go to the message's own logger, so they carry its messageId like every consumer line.
+    handle: (msg, signal, log) => handleApproval({ ...handlerDeps, warn: (fields, text) => log.warn(fields, text) }, msg, signal),
     classify: classifyFailure,
     describe: (msg) => ({ expenseId: msg.expenseId }),
     clock: systemClock,
-    logger: consumerLog,
+    logger: logger.child({ component: 'consumer' }),
     concurrency: config.CONSUMER_CONCURRENCY,
     visibilityTimeoutSec: config.QUEUE_VISIBILITY_TIMEOUT_S,
     maxDequeueCount: config.QUEUE_MAX_DEQUEUE_COUNT,

@@ -140,6 +140,8 @@ test('through the service wiring: an expense not yet approved is a one-line wait
   expect(lines.find(isDiffers)).toMatchObject({
     level: 40,
     component: 'consumer',
+    messageId: expect.any(String),
+    dequeueCount: 1,
     expenseId: approved.id,
     messageApprovalDate: '2020-01-02T10:00:00',
     storedApprovalDate: stored,
