@@ -9,7 +9,7 @@ import { PermanentError, RetryableError } from './errors';
 export interface HandlerDeps {
   store: ExpenseStore;
   exports: Pick<ExportTable, 'append'>;
-  /** Something worth an operator's look that does not stop the export (the consumer's logger in the service). */
+  /** Something worth an operator's look that does not stop the export: the message's logger, which names it already. */
   warn?: (fields: Record<string, unknown>, msg: string) => void;
 }
 
@@ -35,7 +35,7 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
   // The stored approval date is the one approval's record, so it wins; a message that disagrees is a producer to look at.
   if (expense.approvalDate && messageDatePart(msg.approvalDate) !== expense.approvalDate) {
     d.warn?.(
-      { expenseId: msg.expenseId, messageApprovalDate: msg.approvalDate, storedApprovalDate: expense.approvalDate },
+      { messageApprovalDate: msg.approvalDate, storedApprovalDate: expense.approvalDate },
       'approval date in the message differs from the stored one; exporting with the stored date',
     );
   }

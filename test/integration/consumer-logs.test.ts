@@ -134,6 +134,8 @@ test('through the service wiring: an expense not yet approved is a one-line wait
     await s.consumer.stop(2000);
   }
   const wait = raw[lines.findIndex(isWait)];
+  const differs = raw[lines.findIndex(isDiffers)];
+  expect(differs.match(/"expenseId":/g)).toHaveLength(1); // named once, by the message's logger
   expect(JSON.parse(wait)).toMatchObject({ level: 40, kind: 'transient', reason: `expense ${waiting.id} is not approved` });
   expect(wait).not.toMatch(/stack|"err"/); // an expected condition: its reason, no stack trace
   expect(wait.length).toBeLessThan(400); // one short line, not the ~850 bytes a stack made

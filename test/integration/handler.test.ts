@@ -116,7 +116,7 @@ test('a message whose date differs from the stored approval date is exported wit
   expect(await exportRows('2020-01-02', e.id)).toHaveLength(0);
   expect(warnings).toEqual([
     [
-      { expenseId: e.id, messageApprovalDate: '2020-01-02T10:00:00Z', storedApprovalDate: e.approvalDate },
+      { messageApprovalDate: '2020-01-02T10:00:00Z', storedApprovalDate: e.approvalDate },
       expect.stringMatching(/differs from the stored one/),
     ],
   ]);
