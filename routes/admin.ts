@@ -57,6 +57,14 @@ export function adminRouter(d: AdminRouterDeps): Router {
     res.json(result);
   });
 
+  r.post('/admin/poison/discard', d.guard('POST /admin/poison/discard'), ...d.validate, async (req, res) => {
+    const { messageIds } = req.body as { messageIds: string[] };
+    const result = await s.poison.discard(new Set(messageIds));
+    // The audit record: who removed what for good. The hash identifies a body without copying it into the logs.
+    req.log.info({ principal: req.principal!.name, discarded: result.discarded, notFound: result.notFound }, 'poison messages discarded');
+    res.json(result);
+  });
+
   r.post('/admin/expenses/:id/reexport', d.guard('POST /admin/expenses/{id}/reexport'), ...d.validate, async (req, res) => {
     const id = req.params.id as string;
     if (!isValidKey(id)) throw new AppError('bad_request', 'Expense id may contain only A-Z a-z 0-9 _ - (1-128 characters).');

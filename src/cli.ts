@@ -105,10 +105,10 @@ program
 
 const poison = program
   .command('poison')
-  .description('inspect and replay poisoned approval messages')
+  .description('inspect, replay and discard poisoned approval messages')
   .argument('[command]')
   .action((name?: string) =>
-    die(name ? `unknown poison command '${name}'; expected list or replay` : 'poison needs a command: list or replay'),
+    die(name ? `unknown poison command '${name}'; expected list, replay or discard` : 'poison needs a command: list, replay or discard'),
   );
 poison
   .command('list')
@@ -121,6 +121,11 @@ poison
   .option('--max <n>', 'at most this many (default 32, or the number of --id)', positiveInt(10_000))
   .addOption(new Option('--id <messageId...>', 'only these poison message ids (see poison list)'))
   .action(run(async () => (await import('./cli/poison')).poisonReplayCommand));
+poison
+  .command('discard')
+  .description('delete reviewed poison messages for good (JSON result; an audit line with a SHA-256 of each body on stderr)')
+  .addOption(new Option('--id <messageId...>', 'the poison message ids to delete (see poison list)').makeOptionMandatory())
+  .action(run(async () => (await import('./cli/poison')).poisonDiscardCommand));
 
 program
   .command('status')

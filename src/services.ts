@@ -15,7 +15,7 @@ import { DayCloser } from './export/day-closer';
 import { SeqUpgrade } from './export/seq-upgrade';
 import { ImportLedger } from './results/import-ledger';
 import { ResultsImporter } from './results/results-import';
-import { handleApproval, type HandlerResult } from './consumer/export-handler';
+import { handleApproval, type HandlerDeps, type HandlerResult } from './consumer/export-handler';
 import { QueueConsumer } from './consumer/consumer';
 import { systemClock } from './consumer/clock';
 import { classifyFailure } from './consumer/errors';
@@ -109,7 +109,7 @@ export function createServices(
     timeZone: config.EXPORT_TIMEZONE,
   });
   const poison = new PoisonQueue(queues.main, queues.poison, timeoutMs);
-  const handlerDeps = {
+  const handlerDeps: HandlerDeps = {
     store: crashAround(store, 'replace', 'after', 'after-update', at),
     exports: crashAround(exportTable, 'append', 'after', 'after-insert', at),
   };
@@ -124,7 +124,8 @@ export function createServices(
     queue: consumerQueue,
     poison,
     decode: decodeApproval,
-    handle: (msg, signal) => handleApproval(handlerDeps, msg, signal),
+    // The handler's warnings go to the message's own logger, so they carry its messageId like every consumer line.
+    handle: (msg, signal, log) => handleApproval({ ...handlerDeps, warn: (fields, text) => log.warn(fields, text) }, msg, signal),
     classify: classifyFailure,
     describe: (msg) => ({ expenseId: msg.expenseId }),
     clock: systemClock,

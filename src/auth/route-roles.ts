@@ -26,6 +26,7 @@ export const ROUTE_ROLES = {
   'GET /admin/status': ['admin'],
   'GET /admin/poison': ['admin'],
   'POST /admin/poison/replay': ['admin'],
+  'POST /admin/poison/discard': ['admin'],
   'POST /admin/expenses/{id}/reexport': ['admin'],
 } as const satisfies Record<string, readonly Role[] | null>;
 

@@ -1,3 +1,5 @@
+import { userInfo } from 'node:os';
+import pino from 'pino';
 import { config, printJson } from './common';
 import { withStorage } from './storage';
 
@@ -22,5 +24,23 @@ export async function poisonReplayCommand(o: { max?: number; id?: string[] }): P
         `expense-export: no server runs on ${embedded?.location}/; the replayed messages are handled when \`expense-export serve\` starts\n`,
       );
     }
+  });
+}
+
+/**
+ * Same effect as POST /admin/poison/discard: deletes the entries for good. The
+ * result goes to stdout; the audit line (who, which ids, a SHA-256 of each
+ * body), in the server's log format, to stderr.
+ */
+export async function poisonDiscardCommand(o: { id: string[] }): Promise<void> {
+  const cfg = config({ requireUsers: false });
+  await withStorage(cfg, 'poison discard', async ({ services }) => {
+    const result = await services.poison.discard(new Set(o.id));
+    const principal = `cli:${userInfo().username}`;
+    pino({ base: { component: 'cli' } }, pino.destination({ dest: 2, sync: true })).info(
+      { principal, discarded: result.discarded, notFound: result.notFound },
+      'poison messages discarded',
+    );
+    printJson({ queue: cfg.poisonQueue, ...result });
   });
 }

@@ -24,7 +24,8 @@ export interface ConsumerOptions<T, R> {
   poison: PoisonSink;
   /** Body text → message, or the poison code and reason why it cannot be one. Pure. */
   decode: (text: string) => Decoded<T>;
-  handle: (msg: T, signal: AbortSignal) => Promise<R>;
+  /** `log` carries the message's ids (messageId, dequeueCount, describe's names), for what the handler has to say. */
+  handle: (msg: T, signal: AbortSignal, log: Logger) => Promise<R>;
   /** What a handler's failure means for its message (see FailureKind). */
   classify: (err: unknown) => FailureKind;
   /** Log bindings that name a decoded message, e.g. its expense id. */
@@ -226,7 +227,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
 
     let result: R;
     try {
-      result = await this.o.handle(decoded.message, this.hardStop.signal);
+      result = await this.o.handle(decoded.message, this.hardStop.signal, log);
     } catch (err) {
       return finish(await this.failed(lease, err, log));
     }

@@ -1,6 +1,6 @@
 import type { ExpenseStore } from '../expenses/expense-store';
 import { exportDecision } from '../expenses/lifecycle';
-import type { ApprovalMessage } from '../expenses/model';
+import { messageDatePart, type ApprovalMessage } from '../expenses/model';
 import type { ExportTable } from '../export/export-table';
 import { toExportRow, NotExportableError } from '../export/export-row';
 import { isPreconditionFailed } from '../storage/errors';
@@ -9,6 +9,8 @@ import { PermanentError, RetryableError } from './errors';
 export interface HandlerDeps {
   store: ExpenseStore;
   exports: Pick<ExportTable, 'append'>;
+  /** Something worth an operator's look that does not stop the export: the message's logger, which names it already. */
+  warn?: (fields: Record<string, unknown>, msg: string) => void;
 }
 
 export interface HandlerResult {
@@ -30,6 +32,13 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
   if (!found) throw new RetryableError(`expense ${msg.expenseId} does not exist`);
   let { value: expense, etag } = found;
   if (exportDecision(expense.state) === 'wait') throw new RetryableError(`expense ${msg.expenseId} is not approved`);
+  // The stored approval date is the one approval's record, so it wins; a message that disagrees is a producer to look at.
+  if (expense.approvalDate && messageDatePart(msg.approvalDate) !== expense.approvalDate) {
+    d.warn?.(
+      { messageApprovalDate: msg.approvalDate, storedApprovalDate: expense.approvalDate },
+      'approval date in the message differs from the stored one; exporting with the stored date',
+    );
+  }
   const items = await d.store.items(msg.expenseId, signal);
 
   let row;

@@ -1,17 +1,25 @@
+import { createHash } from 'node:crypto';
 import type { AzureQueue } from '../storage/azure-queue';
 import { withDeadline } from '../storage/deadline';
-import type { PoisonSink } from './queue';
+import type { PoisonSink, QueueMessage } from './queue';
 
 /** What we keep of a message we gave up on: the original body, untouched, and why. */
 export interface PoisonEnvelope {
-  kind: 'expense-export.poison/v1';
-  body: string;
-  reason: string;
   code: string;
+  reason: string;
+  kind: 'expense-export.poison/v1';
   failedAt: string;
   dequeueCount: number;
   originalMessageId: string;
+  body: string;
   insertedOn?: string;
+}
+
+/** A discarded entry, as logged: the body itself may be anything, its hash identifies it. */
+export interface DiscardedEntry {
+  messageId: string;
+  code: string;
+  bodySha256: string;
 }
 
 export interface PoisonEntry extends PoisonEnvelope {
@@ -32,7 +40,17 @@ export class PoisonQueue implements PoisonSink {
   ) {}
 
   async add(entry: Omit<PoisonEnvelope, 'kind' | 'failedAt'>, signal?: AbortSignal, now = new Date()): Promise<void> {
-    const envelope: PoisonEnvelope = { kind: 'expense-export.poison/v1', ...entry, failedAt: now.toISOString() };
+    // Code and reason first, the body (of any length) last: tools that show the start of a message
+    // (`az storage message peek -o table`, Storage Explorer's list) show why.
+    const envelope: PoisonEnvelope = {
+      code: entry.code,
+      reason: entry.reason,
+      kind: 'expense-export.poison/v1',
+      failedAt: now.toISOString(),
+      dequeueCount: entry.dequeueCount,
+      originalMessageId: entry.originalMessageId,
+      body: entry.body,
+    };
     await withDeadline(this.timeoutMs, signal, (abortSignal) =>
       this.poison.send(JSON.stringify(envelope), { messageTimeToLive: -1, abortSignal }),
     );
@@ -50,33 +68,64 @@ export class PoisonQueue implements PoisonSink {
   /**
    * Moves up to `max` poisoned messages back to the main queue, send first and
    * delete second: a crash in between duplicates a message (harmless, the
-   * consumer is idempotent) but never loses one. With `messageIds`, messages
-   * not asked for stay invisible until the scan ends, so the scan moves past
-   * them instead of receiving them again; then they are given back at once.
+   * consumer is idempotent) but never loses one.
    */
   async replay(
     max: number,
     messageIds: ReadonlySet<string> | undefined,
     signal?: AbortSignal,
   ): Promise<{ replayed: string[]; skipped: number }> {
-    const replayed: string[] = [];
+    const { taken, skipped } = await this.take(max, messageIds, signal, async (m) => {
+      const env = parseEnvelope(m.messageText);
+      await withDeadline(this.timeoutMs, signal, (abortSignal) => this.main.send(env.body, { messageTimeToLive: -1, abortSignal }));
+      await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.delete(m.messageId, m.popReceipt, abortSignal));
+    });
+    return { replayed: taken, skipped };
+  }
+
+  /**
+   * Deletes the entries with these ids (reviewed garbage), and says which
+   * ids it did not find (gone already, or held by a concurrent replay).
+   */
+  async discard(messageIds: ReadonlySet<string>, signal?: AbortSignal): Promise<{ discarded: DiscardedEntry[]; notFound: string[] }> {
+    const discarded: DiscardedEntry[] = [];
+    await this.take(messageIds.size, messageIds, signal, async (m) => {
+      const env = parseEnvelope(m.messageText);
+      await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.delete(m.messageId, m.popReceipt, abortSignal));
+      discarded.push({ messageId: m.messageId, code: env.code, bodySha256: createHash('sha256').update(env.body, 'utf8').digest('hex') });
+    });
+    const found = new Set(discarded.map((d) => d.messageId));
+    return { discarded, notFound: [...messageIds].filter((id) => !found.has(id)) };
+  }
+
+  /**
+   * Receives poison messages and hands up to `max` of them (with `messageIds`,
+   * only those) to `handle`, which must delete them. Messages not asked for stay
+   * invisible until the scan ends, so the scan moves past them instead of
+   * receiving them again; then they are given back at once.
+   */
+  private async take(
+    max: number,
+    messageIds: ReadonlySet<string> | undefined,
+    signal: AbortSignal | undefined,
+    handle: (m: QueueMessage) => Promise<void>,
+  ): Promise<{ taken: string[]; skipped: number }> {
+    const taken: string[] = [];
     const held: Array<{ messageId: string; popReceipt: string }> = [];
     try {
-      while (replayed.length < max && held.length < REPLAY_SCAN_LIMIT) {
-        const want = messageIds ? 32 : Math.min(32, max - replayed.length);
+      while (taken.length < max && held.length < SCAN_LIMIT) {
+        const want = messageIds ? 32 : Math.min(32, max - taken.length);
         const batch = await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.receive(want, 60, abortSignal));
         if (batch.length === 0) break;
         for (const m of batch) {
-          if ((messageIds && !messageIds.has(m.messageId)) || replayed.length >= max) {
+          if ((messageIds && !messageIds.has(m.messageId)) || taken.length >= max) {
             held.push(m);
             continue;
           }
-          const env = parseEnvelope(m.messageText);
-          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.main.send(env.body, { messageTimeToLive: -1, abortSignal }));
-          await withDeadline(this.timeoutMs, signal, (abortSignal) => this.poison.delete(m.messageId, m.popReceipt, abortSignal));
-          replayed.push(m.messageId);
+          await handle(m);
+          taken.push(m.messageId);
         }
-        if (messageIds && replayed.length >= messageIds.size) break;
+        if (messageIds && taken.length >= messageIds.size) break;
       }
     } finally {
       // Best effort: a message we fail to give back reappears when its 60 s visibility ends.
@@ -86,12 +135,12 @@ export class PoisonQueue implements PoisonSink {
         ),
       );
     }
-    return { replayed, skipped: held.length };
+    return { taken, skipped: held.length };
   }
 }
 
-/** How many unwanted poison messages one replay looks past before it gives up on finding the ids asked for. */
-const REPLAY_SCAN_LIMIT = 1000;
+/** How many unwanted poison messages one replay or discard looks past before it gives up on finding the ids asked for. */
+const SCAN_LIMIT = 1000;
 
 /** Messages put on the poison queue by someone else (e.g. WebJobs, or by hand) are plain bodies. */
 export function parseEnvelope(text: string): PoisonEnvelope {
@@ -102,12 +151,12 @@ export function parseEnvelope(text: string): PoisonEnvelope {
     // fall through: not ours
   }
   return {
-    kind: 'expense-export.poison/v1',
-    body: text,
-    reason: 'unknown (not written by expense-export)',
     code: 'foreign',
+    reason: 'unknown (not written by expense-export)',
+    kind: 'expense-export.poison/v1',
     failedAt: '',
     dequeueCount: 0,
     originalMessageId: '',
+    body: text,
   };
 }

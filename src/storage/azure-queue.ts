@@ -1,6 +1,7 @@
 import type { QueueClient } from '@azure/storage-queue';
 import type { ConsumerQueue, QueueMessage } from '../consumer/queue';
 import { withDeadline } from './deadline';
+import { fromQueueText, installQueueTextPolicy, toQueueText } from './queue-text';
 
 export interface SendOptions {
   /** Seconds; -1 never expires. */
@@ -17,13 +18,17 @@ export interface QueueSender {
  * One Azure Storage queue, through the SDK's QueueClient: the consumer's
  * narrow interface, plus send, peek and depth for the rest of the service.
  * Message text passes through here in both directions, so this is where
- * the service's view of a message body is decided.
+ * the service's view of a message body is decided: exactly the text a
+ * producer sent, CR and LF included (see queue-text.ts for what the SDK
+ * alone would lose, and how the text is kept).
  */
 export class AzureQueue implements ConsumerQueue, QueueSender {
   constructor(
     readonly client: QueueClient,
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    installQueueTextPolicy(client); // a no-op when createStorageClients installed it already
+  }
 
   get name(): string {
     return this.client.name;
@@ -35,7 +40,7 @@ export class AzureQueue implements ConsumerQueue, QueueSender {
       messageId: m.messageId,
       popReceipt: m.popReceipt,
       dequeueCount: m.dequeueCount,
-      messageText: m.messageText,
+      messageText: fromQueueText(m.messageText),
     }));
   }
 
@@ -49,7 +54,7 @@ export class AzureQueue implements ConsumerQueue, QueueSender {
   }
 
   async send(text: string, opts: SendOptions = {}): Promise<void> {
-    await this.client.sendMessage(text, opts);
+    await this.client.sendMessage(toQueueText(text), opts);
   }
 
   /** A look without a lease (the service peeks 32 at most). */
@@ -62,7 +67,7 @@ export class AzureQueue implements ConsumerQueue, QueueSender {
     );
     return res.peekedMessageItems.map((m) => ({
       messageId: m.messageId,
-      messageText: m.messageText,
+      messageText: fromQueueText(m.messageText),
       insertedOn: m.insertedOn,
       dequeueCount: m.dequeueCount,
     }));

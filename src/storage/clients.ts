@@ -3,6 +3,7 @@ import { QueueClient, QueueServiceClient, StorageRetryPolicyType, type StoragePi
 import type { TokenCredential } from '@azure/core-auth';
 import type { Config, StorageSource } from '../config';
 import { PROVISION_DEADLINE_FACTOR, withDeadline } from './deadline';
+import { installQueueTextPolicy } from './queue-text';
 
 export interface StorageClients {
   expenses: TableClient;
@@ -61,6 +62,8 @@ export function createStorageClients(
     tableService = new TableServiceClient(source.tableEndpoint, credential, opts);
     queueService = new QueueServiceClient(source.queueEndpoint, credential, queueOptions);
   }
+  // On the service client's pipeline, which every queue client below shares: message text keeps its CR and LF.
+  installQueueTextPolicy(queueService);
   return {
     expenses: table(names.EXPENSES_TABLE),
     items: table(names.EXPENSE_ITEMS_TABLE),

@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/auth/password';
@@ -35,7 +36,8 @@ describe('input errors and help', () => {
     [['export'], /required option '--date/],
     [['export', '--date', '26-1-1'], /real calendar date/],
     [['export', '--date', '2026-01-01', '--out', '/no/such/dir/x.csv'], /directory \/no\/such\/dir does not exist/],
-    [['poison'], /list or replay/],
+    [['poison'], /list, replay or discard/],
+    [['poison', 'discard'], /required option '--id/],
     [['poison', 'purge'], /unknown poison command 'purge'/],
     [['poison', 'list', '--limit', '99'], /1 to 32/],
     [['status', '--verbose'], /unknown option '--verbose'/],
@@ -62,6 +64,7 @@ describe('input errors and help', () => {
     [['poison']],
     [['poison', 'list']],
     [['poison', 'replay']],
+    [['poison', 'discard']],
     [['status']],
   ])('%j --help', async (args) => {
     const r = await cli([...args, '--help']);
@@ -176,6 +179,42 @@ describe('against a configured storage account (the test Azurite)', () => {
     expect(peeked.peekedMessageItems.map((m) => m.messageText)).toEqual([body]);
     const status = json<{ queues: Record<string, number> }>(await cli(['status'], env));
     expect(status.queues).toEqual({ [names.APPROVALS_QUEUE]: 1, [names.poisonQueue]: 0 });
+  }, 60_000);
+
+  test('poison discard deletes the given entries for good, reports unknown ids, and writes an audit line with a hash of each body', async () => {
+    const { names, env } = storageEnv();
+    const s = await testServices({ clients: await testClients(names) });
+    for (const body of ['garbage to drop', 'keep me']) {
+      await s.poison.add({
+        body,
+        reason: 'message body is neither JSON nor base64',
+        code: 'bad_json',
+        dequeueCount: 1,
+        originalMessageId: 'o',
+      });
+    }
+    const { entries } = await s.poison.list();
+    const drop = entries.find((e) => e.body === 'garbage to drop')!;
+
+    const r = await cli(['poison', 'discard', '--id', drop.messageId, 'not-a-poison-id'], env);
+    expect(r.code).toBe(0);
+    const sha = createHash('sha256').update('garbage to drop').digest('hex');
+    const discarded = [{ messageId: drop.messageId, code: 'bad_json', bodySha256: sha }];
+    expect(json(r)).toEqual({ queue: names.poisonQueue, discarded, notFound: ['not-a-poison-id'] });
+    const audit = r.stderr
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'poison messages discarded',
+        principal: `cli:${userInfo().username}`,
+        discarded,
+        notFound: ['not-a-poison-id'],
+      }),
+    ]);
+    expect((await s.poison.list()).entries.map((e) => e.body)).toEqual(['keep me']);
   }, 60_000);
 });
 

@@ -10,7 +10,11 @@ import { AzureQueue } from '../../src/storage/azure-queue';
 import { decodeApproval, encodeApproval } from '../../src/consumer/message-codec';
 import type { ApprovalMessage } from '../../src/expenses/model';
 import type { StorageClients } from '../../src/storage/clients';
-import { testClients } from '../support/storage';
+import { createServices } from '../../src/services';
+import { createMetrics } from '../../src/observability/metrics';
+import { demoExpense } from '../../src/expenses/demo-data';
+import { putForeign } from '../support/foreign-producer';
+import { testClients, testConfig } from '../support/storage';
 import { waitFor } from '../support/wait';
 
 interface Line {
@@ -23,13 +27,18 @@ interface Line {
 
 function capture() {
   const lines: Line[] = [];
+  const raw: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Line);
+      for (const l of chunk.toString().split('\n')) {
+        if (!l.trim()) continue;
+        lines.push(JSON.parse(l) as Line);
+        raw.push(l);
+      }
       done();
     },
   });
-  return { lines, logger: createLogger({ level: 'debug', pretty: false, destination: sink }) };
+  return { lines, raw, logger: createLogger({ level: 'debug', pretty: false, destination: sink }) };
 }
 
 const ok = (): HandlerResult => ({ exported: 'inserted', transitioned: true, approvedAt: new Date().toISOString() });
@@ -103,4 +112,41 @@ test('lease lines (renewal found the message gone) carry them too', async () => 
   expect(lines.find((l) => l.msg.startsWith('lease lost'))).toMatchObject({ expenseId: 'taken-away', dequeueCount: 1 });
   expect(lines.find((l) => l.outcome)).toMatchObject({ outcome: 'lost', expenseId: 'taken-away' });
   expectTraceable(lines);
+});
+
+test('through the service wiring: an expense not yet approved is a one-line wait; a date that differs is a warning with both dates', async () => {
+  const { lines, raw, logger } = capture();
+  const clients = await testClients();
+  const s = createServices(testConfig({ QUEUE_VISIBILITY_TIMEOUT_S: 2 }), clients, [], logger, createMetrics({ defaultMetrics: false }));
+  const waiting = await s.store.create(demoExpense(1), new Date()); // submitted: its approval has not happened yet
+  const approved = await s.store.create(demoExpense(2), new Date());
+  await s.approvals.approve(approved.id, 'approver');
+  const stored = (await s.store.get(approved.id))!.value.approvalDate!;
+  // As a .NET producer writes them (Newtonsoft names, a DateTime), one with CRLF line ends.
+  await putForeign(clients.queue, JSON.stringify({ ExpenseId: waiting.id, ApprovalDate: `${stored}T08:00:00Z` }));
+  await putForeign(clients.queue, `{\r\n  "ExpenseId": "${approved.id}",\r\n  "ApprovalDate": "2020-01-02T10:00:00"\r\n}`);
+  const isWait = (l: Line) => l.msg === 'handler failed; leaving the message for redelivery' && l.expenseId === waiting.id;
+  const isDiffers = (l: Line) => l.msg.startsWith('approval date in the message differs');
+  s.consumer.start();
+  try {
+    await waitFor(async () => lines.some(isWait) && lines.some(isDiffers), 15000);
+  } finally {
+    await s.consumer.stop(2000);
+  }
+  const wait = raw[lines.findIndex(isWait)];
+  const differs = raw[lines.findIndex(isDiffers)];
+  expect(differs.match(/"expenseId":/g)).toHaveLength(1); // named once, by the message's logger
+  expect(JSON.parse(wait)).toMatchObject({ level: 40, kind: 'transient', reason: `expense ${waiting.id} is not approved` });
+  expect(wait).not.toMatch(/stack|"err"/); // an expected condition: its reason, no stack trace
+  expect(wait.length).toBeLessThan(400); // one short line, not the ~850 bytes a stack made
+  expect(lines.find(isDiffers)).toMatchObject({
+    level: 40,
+    component: 'consumer',
+    messageId: expect.any(String),
+    dequeueCount: 1,
+    expenseId: approved.id,
+    messageApprovalDate: '2020-01-02T10:00:00',
+    storedApprovalDate: stored,
+  });
+  expect((await s.store.get(approved.id))!.value.state).toBe('processing');
 });

@@ -102,3 +102,22 @@ test('a message for a missing expense is retryable, not silently dropped', async
     RetryableError,
   );
 });
+
+test('a message whose date differs from the stored approval date is exported with the stored date, and warned about with both', async () => {
+  const e = await approvedExpense([3n]);
+  const warnings: Array<[Record<string, unknown>, string]> = [];
+  const watched = { ...deps, warn: (fields: Record<string, unknown>, msg: string) => warnings.push([fields, msg]) };
+  // The same date as a .NET date-time is no difference.
+  await handleApproval(watched, { expenseId: e.id, approvalDate: `${e.approvalDate!}T09:30:00.1234567+01:00` }, signal);
+  expect(warnings).toEqual([]);
+
+  const r = await handleApproval(watched, { expenseId: e.id, approvalDate: '2020-01-02T10:00:00Z' }, signal);
+  expect(r.exported).toBe('already-present'); // the row of the stored date, not one of 2020-01-02
+  expect(await exportRows('2020-01-02', e.id)).toHaveLength(0);
+  expect(warnings).toEqual([
+    [
+      { messageApprovalDate: '2020-01-02T10:00:00Z', storedApprovalDate: e.approvalDate },
+      expect.stringMatching(/differs from the stored one/),
+    ],
+  ]);
+});

@@ -63,6 +63,7 @@ function send(op: string, auth?: string) {
     'POST /expenses': body,
     'PUT /expenses/{id}': body,
     'POST /admin/poison/replay': { max: 1 },
+    'POST /admin/poison/discard': { messageIds: ['no-such-poison-id'] },
     'POST /exports/{date}/acknowledgements': { through: 0 },
   };
   if (bodies[op]) req = req.send(bodies[op]);
