@@ -3,6 +3,7 @@ import type { ExportResult } from './export';
 import type { ExportMemoryResult, SlowClientCheck } from './export-memory';
 import type { HttpCpu, HttpResult } from './http';
 import type { LagResult } from './lag';
+import type { ResultsBenchResult } from './results';
 import { round } from './support';
 
 export interface BenchResults {
@@ -10,6 +11,7 @@ export interface BenchResults {
   export_memory?: ExportMemoryResult;
   consumer?: ConsumerResult;
   lag?: LagResult;
+  results?: ResultsBenchResult;
   http?: HttpResult;
 }
 
@@ -53,6 +55,14 @@ export function rounded(r: BenchResults): BenchResults {
       },
     }),
     ...(r.lag && { lag: { p50_ms: round(r.lag.p50_ms), p99_ms: round(r.lag.p99_ms) } }),
+    ...(r.results && {
+      results: {
+        lines_per_s: round(r.results.lines_per_s),
+        raw_lines_per_s: round(r.results.raw_lines_per_s),
+        ratio: round(r.results.ratio, 3),
+        rss_growth_mb: round(r.results.rss_growth_mb, 1),
+      },
+    }),
     ...(r.http && {
       http: {
         req_per_s: round(r.http.req_per_s),
@@ -130,6 +140,14 @@ export function table(r: BenchResults, x: ReportExtras): string {
   }
   if (r.lag) {
     rows.push(['lag.p50_ms', fmt(r.lag.p50_ms), ''], ['lag.p99_ms', fmt(r.lag.p99_ms), '< 2,000', r.lag.p99_ms < 2000]);
+  }
+  if (r.results) {
+    rows.push(
+      ['results.lines_per_s (POST /results, 10,000 paid lines, one request)', fmt(r.results.lines_per_s), ''],
+      ['results.raw_lines_per_s (SDK: the same reads and conditional writes per line)', fmt(r.results.raw_lines_per_s), ''],
+      ['results.ratio', fmt(r.results.ratio, 3), '≥ 0.80', r.results.ratio >= 0.8],
+      ['results: server RSS growth', `${fmt(r.results.rss_growth_mb, 1)} MB`, '≤ 30 MB', r.results.rss_growth_mb <= 30],
+    );
   }
   if (r.http) {
     rows.push(

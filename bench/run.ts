@@ -16,6 +16,7 @@ import { exportFixture, type ExportFixture } from './export-fixture';
 import { benchConsumer, DEFAULT_CONCURRENCY } from './consumer';
 import { benchLag } from './lag';
 import { benchHttp, type HttpCpu } from './http';
+import { benchResults } from './results';
 import { rounded, table, type BenchResults } from './report';
 
 async function main(): Promise<number> {
@@ -72,6 +73,7 @@ async function main(): Promise<number> {
     }
     await step('consumer', async () => void (results.consumer = await benchConsumer(ctx)));
     await step('lag', async () => void (results.lag = await benchLag(ctx)));
+    await step('results', async () => void (results.results = await benchResults(ctx)));
     await step('http', async () => {
       const h = await benchHttp(ctx);
       results.http = h.result;
