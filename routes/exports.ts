@@ -90,6 +90,10 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
   });
 
   r.get('/exports/:date', d.guard('GET /exports/{date}'), ...d.validate, async (req, res) => {
+    // A conditional request answered 304 is one manifest read: it takes no export slot.
+    const found = await named(req, res);
+    // The client may have gone while the manifest was read: its 'close' has fired and would never release a slot.
+    if (!found || res.destroyed) return;
     const release = limit.acquire(req.principal!.name);
     if (!release) throw new AppError('too_many_requests', 'Too many exports running; retry shortly.', { headers: { 'Retry-After': '5' } });
     const controller = new AbortController();
@@ -99,8 +103,6 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
       // stop, and an abort would still cost an AbortError (with its stack) on every request.
       if (!res.writableFinished) controller.abort();
     });
-    const found = await named(req, res);
-    if (!found) return;
     const { date, snap, n } = found;
     const pages = snap.pages(controller.signal);
     // The first page is read before any header is set, so a storage failure here is still a clean 503 problem.

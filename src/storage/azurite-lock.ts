@@ -160,7 +160,9 @@ export function portAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
       socket.destroy();
       done(ok);
     };
-    socket.setTimeout(timeoutMs, () => finish(false));
+    // The timer can expire while this process's event loop is blocked (serve loads its modules while this runs) and
+    // fire before an already-completed connect is seen: let the poll phase deliver it first.
+    socket.setTimeout(timeoutMs, () => setImmediate(() => finish(false)));
     socket.once('connect', () => finish(true));
     socket.once('error', () => finish(false));
   });
