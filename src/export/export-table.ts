@@ -4,31 +4,13 @@ import { mapLimit } from '../map-limit';
 import { withDeadline } from '../storage/deadline';
 import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
 import { DayWriter, type AppendResult, type DayWriterEvents } from './day-writer';
-import { SeqOutOfRangeError, SnapshotIncompleteError } from './errors';
-import { readPages, type Page } from './export-pages';
-import { EXPORT_SELECT, type ExportRecord, type ExportRow } from './export-row';
-import { dayState, decodeTotals, emptyManifest, subtractTotals, type DayState, type Manifest, type Totals } from './manifest';
+import { SeqOutOfRangeError } from './errors';
+import { readPages } from './export-pages';
+import type { ExportRow } from './export-row';
+import { emptyManifest, type Manifest } from './manifest';
 import { INDEX_PARTITION, ManifestStore, ROWS_END, type StoredManifest } from './manifest-store';
 import { Sequencer } from './sequencer';
-
-/** A row as the file needs it: its cells, and its seq (absent only on a row an earlier release wrote and nobody numbered yet). */
-export type FileRecord = ExportRecord & { seq?: number };
-export type ExportPage = Page<FileRecord>;
-
-/** One response's worth of a day: rows (after, through], and what its headers say about them. */
-export interface Snapshot {
-  date: string;
-  after: number;
-  through: number;
-  /** Rows in this snapshot: through - after. */
-  rowCount: number;
-  /** Of the rows in this snapshot. */
-  totals: Totals;
-  state: DayState;
-  manifest: Manifest;
-  /** The rows, page by page in RowKey order, with back-pressure; the stream fails if they do not add up to rowCount. */
-  pages(signal?: AbortSignal): AsyncGenerator<ExportPage>;
-}
+import { fileQuery, SnapshotReader, type FileRecord, type Snapshot } from './snapshot-reader';
 
 export interface ExportTableOptions {
   logger: Logger;
@@ -48,16 +30,16 @@ export class ExportTable {
   private readonly manifests: ManifestStore;
   private readonly sequencer: Sequencer;
   private readonly writer: DayWriter;
-  private readonly logger: Logger;
+  private readonly snapshots: SnapshotReader;
 
   constructor(
     private readonly table: TableClient,
     private readonly timeoutMs: number,
     opts: ExportTableOptions,
   ) {
-    this.logger = opts.logger;
     this.manifests = new ManifestStore(table, timeoutMs);
     this.sequencer = new Sequencer(table, this.manifests, timeoutMs, opts.logger);
+    this.snapshots = new SnapshotReader(table, timeoutMs, (date, signal) => this.manifest(date, signal), this.sequencer, opts.logger);
     this.writer = new DayWriter(table, this.manifests, this.sequencer, timeoutMs, {
       conflict: opts.events?.conflict ?? (() => undefined),
       late: (date, rows) => {
@@ -67,27 +49,9 @@ export class ExportTable {
     });
   }
 
-  /**
-   * The query of a file read (the bench's raw baseline sends exactly this
-   * too): the day's rows, never its manifest; an increment (`after` > 0)
-   * asks the service for its seqs only. `$format=nometadata`: every selected
-   * property is a string or a number, so the per-entity odata annotations
-   * carry nothing we use, and dropping them makes pages smaller for the
-   * service to write and the SDK to parse. (The SDK passes `format` through
-   * to the REST call without declaring it; were it to stop, we would get the
-   * default format: slower, equally correct.)
-   */
-  static query(date: string, range: { after: number; through: number } = { after: 0, through: 0 }): TableEntityQueryOptions {
-    const filter =
-      range.after > 0
-        ? odata`PartitionKey eq ${date} and RowKey lt ${ROWS_END} and seq gt ${range.after} and seq le ${range.through}`
-        : odata`PartitionKey eq ${date} and RowKey lt ${ROWS_END}`;
-    const query: TableEntityQueryOptions & { format: string } = {
-      filter,
-      select: [...EXPORT_SELECT, 'seq'],
-      format: 'application/json;odata=nometadata',
-    };
-    return query;
+  /** The query of a file read (see fileQuery). */
+  static query(date: string, range?: { after: number; through: number }): TableEntityQueryOptions {
+    return fileQuery(date, range);
   }
 
   /** Appends an approval's row with the next seq, atomically with the manifest (see DayWriter). */
@@ -106,64 +70,11 @@ export class ExportTable {
   }
 
   /**
-   * Names rows (after, through] of a day: by default all of them (through =
-   * the day's seq). Asking beyond the day's seq is a SeqOutOfRangeError.
-   * Totals come from the manifest, or for a part of the day from the
-   * running totals its rows carry, all written with the rows themselves.
+   * Names rows (after, through] of a day: by default all of them. Asking
+   * beyond the day's seq is a SeqOutOfRangeError (see SnapshotReader).
    */
-  async snapshot(date: string, range: { after?: number; through?: number }, signal?: AbortSignal): Promise<Snapshot> {
-    const stored = await this.manifest(date, signal);
-    const m = stored?.manifest ?? emptyManifest(date);
-    const through = range.through ?? m.seq;
-    const after = range.after ?? 0;
-    if (through > m.seq) throw new SeqOutOfRangeError(date, through, m.seq, 'through');
-    if (after > through) throw new SeqOutOfRangeError(date, after, through, 'after');
-    const totals =
-      after === 0 && through === m.seq
-        ? m.totals
-        : subtractTotals(await this.totalsThrough(date, through, signal), await this.totalsThrough(date, after, signal));
-    return {
-      date,
-      after,
-      through,
-      rowCount: through - after,
-      totals,
-      state: dayState(m),
-      manifest: m,
-      pages: (s) => this.snapshotPages(date, after, through, s),
-    };
-  }
-
-  private async *snapshotPages(date: string, after: number, through: number, signal?: AbortSignal): AsyncGenerator<ExportPage> {
-    let count = 0;
-    let unnumbered = 0;
-    if (through > after) {
-      for await (const page of readPages<FileRecord>(this.table, ExportTable.query(date, { after, through }), this.timeoutMs, signal)) {
-        const kept = page.filter((r) => {
-          if (typeof r.seq === 'number') return r.seq > after && r.seq <= through; // rows landing while we stream wait for the next pull
-          unnumbered++;
-          return false;
-        });
-        count += kept.length;
-        yield kept;
-      }
-    }
-    if (unnumbered > 0) {
-      // An instance of the previous release wrote them (a rolling upgrade): number them now, for the next pull.
-      this.logger.warn({ date, rows: unnumbered }, 'export rows without seq found while streaming; numbering them for the next pull');
-      void this.sequencer.sequence(date).catch((err: unknown) => this.logger.error({ err, date }, 'numbering rows without seq failed'));
-    }
-    if (count !== through - after) throw new SnapshotIncompleteError(date, through - after, count);
-  }
-
-  /** The day's running totals after row `seq` (row `seq` carries them; 0 is before any row). */
-  private async totalsThrough(date: string, seq: number, signal?: AbortSignal): Promise<Totals> {
-    if (seq === 0) return {};
-    const query = { filter: odata`PartitionKey eq ${date} and RowKey lt ${ROWS_END} and seq eq ${seq}`, select: ['totalsThrough'] };
-    for await (const page of readPages<{ totalsThrough?: string }>(this.table, query, this.timeoutMs, signal)) {
-      if (page[0]) return decodeTotals(page[0].totalsThrough);
-    }
-    throw new SnapshotIncompleteError(date, seq, seq - 1);
+  snapshot(date: string, range: { after?: number; through?: number }, signal?: AbortSignal): Promise<Snapshot> {
+    return this.snapshots.snapshot(date, range, signal);
   }
 
   /**
@@ -336,3 +247,4 @@ export class ExportTable {
 }
 
 export type { AppendResult, StoredManifest };
+export type { ExportPage, FileRecord, Snapshot } from './snapshot-reader';
