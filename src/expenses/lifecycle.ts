@@ -78,9 +78,15 @@ export function isApprovedOrExported(state: ExpenseState): boolean {
   return state === 'approved' || EXPORTED.has(state);
 }
 
-/** Whether an acknowledgement of its row moves the expense to `exported` (it may have moved on already, e.g. on a result). */
+/**
+ * Whether an acknowledgement of its row moves the expense to `exported` (it may have moved on already,
+ * e.g. on a result). Still `approved` means a consumer wrote the row and died before moving the expense
+ * to processing; its message comes back only after the visibility timeout, by which time the file may
+ * have been pulled and acknowledged. The acknowledged row proves the export, so the expense moves on
+ * through processing to exported, and the message, when it comes back, finds it exported and moves nothing.
+ */
 export function takesAcknowledgement(state: ExpenseState): boolean {
-  return canTransition(state, 'exported');
+  return canTransition(state, 'exported') || (canTransition(state, 'processing') && canTransition('processing', 'exported'));
 }
 
 /** The approval attempt an approval from this state starts: the first, or the next one after a rejection (its own export row). */

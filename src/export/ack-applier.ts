@@ -19,8 +19,9 @@ export interface AckApplierDeps {
 const STEP = 1000;
 
 /**
- * Applies acknowledgements: moves the expenses of acknowledged rows from
- * `processing` to `exported`. An acknowledgement is recorded in the day's
+ * Applies acknowledgements: moves the expenses of acknowledged rows to
+ * `exported`, from `processing` (or from `approved`, when the consumer that
+ * wrote the row died before its next step: see takesAcknowledgement). An acknowledgement is recorded in the day's
  * manifest and as an outbox intent first (AcknowledgementService); this
  * task works through the intents at start, every ACK_APPLY_INTERVAL_MS,
  * and at once when nudged. Progress is recorded in the manifest
@@ -71,7 +72,7 @@ export class AckApplier extends PeriodicTask {
     return moved;
   }
 
-  /** processing → exported, for the approval this row belongs to (a later approval of the same expense has rows of its own). */
+  /** → exported, for the approval this row belongs to (a later approval of the same expense has rows of its own). */
   private async markExported(expenseId: string, attempt: number, signal?: AbortSignal): Promise<boolean> {
     for (let tries = 0; ; tries++) {
       const found = await this.d.store.get(expenseId, signal);

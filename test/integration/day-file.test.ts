@@ -20,6 +20,9 @@ import { approvedExpenses } from '../support/approved';
 import { silentLogger, testServices } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
+import { demoExpense } from '../../src/expenses/demo-data';
+import { toExportRow } from '../../src/export/export-row';
+import { encodeApproval } from '../../src/consumer/message-codec';
 
 let s: Services;
 let app: ReturnType<typeof createApp>;
@@ -285,6 +288,32 @@ describe('manifests, days, acknowledgements, closing', () => {
       (await request(app).post(`/exports/${date}/acknowledgements`).set('Authorization', basic('exporter')).send({ through: 'all' }))
         .status,
     ).toBe(400);
+  }, 40_000);
+
+  test('a row acknowledged before its expense left approved (its consumer died between the row and the move) still ends exported; the message that comes back moves nothing', async () => {
+    // The state a SIGKILL between steps 4 and 5 leaves: approved, the row written, the message invisible for now.
+    const created = await s.store.create(demoExpense(7), new Date());
+    const date = '2026-06-15';
+    const approved = { ...created, state: 'approved' as const, approvedAt: `${date}T09:00:00.000Z`, approver: 'boss', approvalDate: date };
+    await s.store.replace(approved, (await s.store.get(created.id))!.etag);
+    const appended = await s.exportTable.append(toExportRow(approved, await s.store.items(created.id)));
+    if (appended.outcome !== 'inserted') throw new Error(`append: ${appended.outcome}`);
+    const { seq } = appended;
+    s.ackApplier.start();
+
+    const ack = await request(app).post(`/exports/${date}/acknowledgements`).set('Authorization', basic('exporter')).send({ through: seq });
+    expect(ack.status).toBe(200);
+    await waitFor(async () => (await s.store.get(created.id))?.value.state === 'exported', 10_000);
+
+    // The message comes back after its visibility timeout: step 4 finds its row (409), step 5 finds it exported.
+    s.consumer.start();
+    await s.clients.queue.sendMessage(encodeApproval({ expenseId: created.id, approvalDate: date }));
+    await waitFor(async () => (await s.clients.queue.getProperties()).approximateMessagesCount === 0, 15_000);
+    await waitFor(async () => s.consumer.inFlight === 0, 5_000);
+    expect((await s.store.get(created.id))?.value.state).toBe('exported');
+    const manifest = (await pull(`/exports/${date}/manifest`)).body as { seq: number; rowCount: number };
+    expect(manifest).toMatchObject({ seq, rowCount: seq });
+    expect(rowsOf((await pull(`/exports/${date}`)).text).filter((r) => r.expense_id === created.id)).toHaveLength(1);
   }, 40_000);
 
   test('closing a day, then a late row: state late, export_late_rows_total, listed as unacknowledged again', async () => {
