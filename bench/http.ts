@@ -20,6 +20,12 @@ export interface HttpCpu {
   serverUsPerReq: number;
   azuriteUsPerReq: number;
   baselineUsPerReq: number;
+  /** The 304 path: our server's CPU per conditional GET, and Azurite's. */
+  pollServerUsPerReq: number;
+  pollAzuriteUsPerReq: number;
+  /** The raw point-read loop: the SDK's CPU per read in this process, and Azurite's. */
+  rawClientUsPerRead: number;
+  rawAzuriteUsPerRead: number;
 }
 
 const DATE = '2026-11-23';
@@ -59,8 +65,10 @@ export async function benchHttp(ctx: BenchContext): Promise<{ result: HttpResult
     const pollOpts = { ...exportOpts, headers: { ...exportOpts.headers, 'if-none-match': etag } };
     await cannon(pollOpts, 1, 304);
     const poll = await measured(() => cannon(pollOpts, seconds, 304), [service.pid, ctx.azuritePid]);
+    const azurite0 = cpuMs(ctx.azuritePid);
     const raw = await rawManifestReads(clients, seconds);
-    ctx.say(`http: poll ${Math.round(poll.r.requests.average)} req/s (304), raw manifest reads ${Math.round(raw)} /s`);
+    const rawAzuriteUs = ((cpuMs(ctx.azuritePid) - azurite0) * 1000) / raw.reads;
+    ctx.say(`http: poll ${Math.round(poll.r.requests.average)} req/s (304), raw manifest reads ${Math.round(raw.perS)} /s`);
     return {
       result: {
         req_per_s: req,
@@ -68,10 +76,18 @@ export async function benchHttp(ctx: BenchContext): Promise<{ result: HttpResult
         ratio: req / base,
         p99_ms: a.r.latency.p99,
         poll_req_per_s: poll.r.requests.average,
-        raw_manifest_reads_per_s: raw,
-        poll_ratio: poll.r.requests.average / raw,
+        raw_manifest_reads_per_s: raw.perS,
+        poll_ratio: poll.r.requests.average / raw.perS,
       },
-      cpu: { serverUsPerReq: a.usPerReq[0], azuriteUsPerReq: a.usPerReq[1], baselineUsPerReq: baseline.usPerReq[0] },
+      cpu: {
+        serverUsPerReq: a.usPerReq[0],
+        azuriteUsPerReq: a.usPerReq[1],
+        baselineUsPerReq: baseline.usPerReq[0],
+        pollServerUsPerReq: poll.usPerReq[0],
+        pollAzuriteUsPerReq: poll.usPerReq[1],
+        rawClientUsPerRead: raw.clientUs,
+        rawAzuriteUsPerRead: rawAzuriteUs,
+      },
     };
   } finally {
     await Promise.all([service.stop(), hello.stop()]);
@@ -100,7 +116,7 @@ async function cannon(
 }
 
 /** The floor for polling: the same manifest point read, straight through the SDK, CONNECTIONS at a time. */
-async function rawManifestReads(clients: StorageClients, seconds: number): Promise<number> {
+async function rawManifestReads(clients: StorageClients, seconds: number): Promise<{ perS: number; reads: number; clientUs: number }> {
   const end = performance.now() + seconds * 1000;
   let reads = 0;
   const worker = async () => {
@@ -110,6 +126,8 @@ async function rawManifestReads(clients: StorageClients, seconds: number): Promi
     }
   };
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(Array.from({ length: CONNECTIONS }, worker));
-  return reads / ((performance.now() - started) / 1000);
+  const cpu = process.cpuUsage(cpu0);
+  return { perS: reads / ((performance.now() - started) / 1000), reads, clientUs: (cpu.user + cpu.system) / reads };
 }

@@ -166,6 +166,11 @@ export function table(r: BenchResults, x: ReportExtras): string {
         `${fmt(c.serverUsPerReq)} + ${fmt(c.azuriteUsPerReq)} µs / ${fmt(c.baselineUsPerReq)} µs`,
         '',
       ]);
+      rows.push([
+        'http: CPU per poll (server + Azurite / raw loop: SDK + Azurite)',
+        `${fmt(c.pollServerUsPerReq)} + ${fmt(c.pollAzuriteUsPerReq)} µs / ${fmt(c.rawClientUsPerRead)} + ${fmt(c.rawAzuriteUsPerRead)} µs`,
+        '',
+      ]);
     }
   }
   const lines = ['| Measurement | Value | Target | Met |', '|---|---|---|---|'];
