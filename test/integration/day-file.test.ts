@@ -13,11 +13,10 @@ import { parse } from 'csv-parse/sync';
 import { parseDictionary } from 'structured-headers';
 import { createApp } from '../../src/app';
 import type { Services } from '../../src/services';
-import type { ExportRow } from '../../src/export/export-row';
 import { DayCloser } from '../../src/export/day-closer';
 import { dateInZone } from '../../src/expenses/dates';
 import { approvedExpenses } from '../support/approved';
-import { silentLogger, testServices } from '../support/storage';
+import { silentLogger, testExportRow, testServices } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
 import { demoExpense } from '../../src/expenses/demo-data';
@@ -36,19 +35,7 @@ afterAll(async () => {
   await Promise.all([s.consumer.stop(2000), s.ackApplier.stop(2000)]);
 });
 
-const row = (date: string, id: string, amount: string, currency = 'USD'): ExportRow => ({
-  partitionKey: date,
-  rowKey: id,
-  attempt: 1,
-  expenseId: id,
-  approvedAt: `${date}T10:00:00.000Z`,
-  approver: 'boss',
-  employee: id === 'b' ? '=SUM(A1)' : 'Ada',
-  costCenter: 'CC-1',
-  reimbursementMethod: 'cash',
-  currency,
-  amount,
-});
+const row = testExportRow;
 // identity: supertest asks for gzip by default, and a gzipped response is another representation (another ETag).
 const pull = (path: string, who = 'exporter') => request(app).get(path).set('Authorization', basic(who)).set('Accept-Encoding', 'identity');
 const rowsOf = (csv: string) => parse<Record<string, string>>(csv, { columns: true });

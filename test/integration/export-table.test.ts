@@ -6,25 +6,12 @@
 import type { TableClient } from '@azure/data-tables';
 import pino from 'pino';
 import { ExportTable } from '../../src/export/export-table';
-import type { ExportRow } from '../../src/export/export-row';
 import { dayState } from '../../src/export/manifest';
 import { mapLimit } from '../../src/map-limit';
-import { seedLegacyRows, testClients, type TestRow } from '../support/storage';
+import { seedLegacyRows, testClients, testExportRow, type TestRow } from '../support/storage';
 
 const silent = pino({ level: 'silent' });
-const row = (date: string, id: string, amount = '1.00', currency = 'USD'): ExportRow => ({
-  partitionKey: date,
-  rowKey: id,
-  attempt: 1,
-  expenseId: id,
-  approvedAt: `${date}T10:00:00.000Z`,
-  approver: 'boss',
-  employee: 'Ada',
-  costCenter: 'CC-1',
-  reimbursementMethod: 'cash',
-  currency,
-  amount,
-});
+const row = testExportRow;
 const legacy =
   (date: string) =>
   (i: number): TestRow => ({ ...row(date, `legacy-${String(i).padStart(4, '0')}`, `${i + 1}.00`) });

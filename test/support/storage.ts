@@ -50,6 +50,21 @@ export async function queueDepth(queue: StorageClients['queue']): Promise<number
 /** The cells of a test row; the expense id doubles as its row key (a first approval). */
 export type TestRow = Omit<ExportRow, 'partitionKey' | 'rowKey' | 'attempt'>;
 
+/** One export row of a test day: employee `=SUM(A1)` for id `b` (a formula cell to guard), Ada otherwise. */
+export const testExportRow = (date: string, id: string, amount = '1.00', currency = 'USD'): ExportRow => ({
+  partitionKey: date,
+  rowKey: id,
+  attempt: 1,
+  expenseId: id,
+  approvedAt: `${date}T10:00:00.000Z`,
+  approver: 'boss',
+  employee: id === 'b' ? '=SUM(A1)' : 'Ada',
+  costCenter: 'CC-1',
+  reimbursementMethod: 'cash',
+  currency,
+  amount,
+});
+
 /**
  * `count` export rows on `date`, appended through the export table's owner
  * (with seqs and the manifest, in group-committed transactions), as the
