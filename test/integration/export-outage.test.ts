@@ -168,17 +168,24 @@ test.each([
   },
 );
 
-test('gzip with storage up: curl --compressed gets every row (the control for the faults above)', async () => {
-  const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-    execFile(
-      'curl',
-      ['-fsS', '--compressed', '-u', `exporter:${PASSWORD}`, `${base}/exports/${DATE}`],
-      { maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout) => resolve({ code: err ? 1 : 0, stdout }),
-    );
-  });
-  expect(r.code).toBe(0);
-  expect(r.stdout.split('\r\n').filter(Boolean)).toHaveLength(ROWS + 1);
+test('gzip with storage up: curl --compressed gets every row, the same bytes as a plain pull (the control for the faults above)', async () => {
+  const curl = (...extra: string[]) =>
+    new Promise<{ code: number | null; stdout: string; encoding: string }>((resolve) => {
+      execFile(
+        'curl',
+        // The response's Content-Encoding goes to stderr, so that stdout is the body alone.
+        ['-fsS', ...extra, '-w', '%{stderr}%header{content-encoding}', '-u', `exporter:${PASSWORD}`, `${base}/exports/${DATE}`],
+        { maxBuffer: 64 * 1024 * 1024 },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, encoding: stderr }),
+      );
+    });
+  const [gzipped, plain] = [await curl('--compressed'), await curl()];
+  expect([gzipped, plain].map((r) => [r.code, r.encoding])).toEqual([
+    [0, 'gzip'],
+    [0, ''],
+  ]);
+  expect(gzipped.stdout.split('\r\n').filter(Boolean)).toHaveLength(ROWS + 1);
+  expect(gzipped.stdout).toEqual(plain.stdout);
 });
 
 test('storage hung (SIGSTOP) after the first page: the transfer breaks by the storage deadline, it does not hang', async () => {
