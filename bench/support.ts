@@ -116,7 +116,12 @@ export function benchServices(
   return { config, services: createServices(config, clients, [], logger, metrics), metrics };
 }
 
-export const median = (xs: readonly number[]) => percentile(xs, 50);
+/** The middle value; for an even count, the mean of the two middle ones. */
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((p, q) => p - q);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
 
 export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return NaN;
