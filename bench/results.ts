@@ -9,7 +9,6 @@ export interface ResultsBenchResult {
   lines_per_s: number;
   raw_lines_per_s: number;
   ratio: number;
-  /** Server RSS, peak during the import minus before it. */
   /** The server's peak RSS importing the measured file, over its peak importing the warm-up file (a tenth the size). */
   rss_growth_mb: number;
   /** The same peak over the RSS of the idle server before any import (information: V8's heap sizing moves it). */
