@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { withDeadline } from '../storage/deadline';
 import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
 import type { ExportRow } from './export-row';
-import { addToTotals, emptyManifest, encodeTotals, minorOf, type Manifest } from './manifest';
-import { manifestEntity, type ManifestStore, type StoredManifest } from './manifest-store';
+import { emptyManifest, encodeTotals, withRow, type Manifest } from './manifest';
+import { manifestWrite, type ManifestStore, type StoredManifest } from './manifest-store';
 import { ROWS_PER_TRANSACTION, type Sequencer } from './sequencer';
 
 export type AppendResult = { outcome: 'inserted'; seq: number; late: boolean } | { outcome: 'already-present' };
@@ -136,7 +136,7 @@ export class DayWriter {
 
   /** The manifest to write against: read it, or number the day's legacy rows and make one; a new day starts empty (no etag). */
   private async load(date: string): Promise<StoredManifest> {
-    const stored = (await this.manifests.read(date)) ?? (await this.sequencer.sequence(date)).stored;
+    const stored = await this.sequencer.manifest(date);
     if (stored) return stored;
     await this.manifests.index(date, false);
     return { manifest: emptyManifest(date), etag: '' };
@@ -146,17 +146,12 @@ export class DayWriter {
     const at = this.now().toISOString();
     let m: Manifest = stored.manifest;
     const actions: TransactionAction[] = [];
-    for (const { attempt, ...row } of rows) {
-      m = {
-        ...m,
-        seq: m.seq + 1,
-        rowCount: m.rowCount + 1,
-        totals: addToTotals(m.totals, row.currency, minorOf(row.amount, row.currency)),
-      };
-      actions.push(['create', { ...row, attempt, seq: m.seq, totalsThrough: encodeTotals(m.totals) }]);
+    for (const row of rows) {
+      m = withRow(m, row);
+      actions.push(['create', { ...row, seq: m.seq, totalsThrough: encodeTotals(m.totals) }]);
     }
     m = { ...m, firstRowAt: m.firstRowAt ?? at, lastRowAt: at };
-    actions.push(stored.etag ? ['update', manifestEntity(m), 'Replace', { etag: stored.etag }] : ['create', manifestEntity(m)]);
+    actions.push(manifestWrite(m, stored.etag));
     const res = await withDeadline(this.timeoutMs, undefined, (abortSignal) => this.table.submitTransaction(actions, { abortSignal }));
     this.remember({ manifest: m, etag: res.subResponses.at(-1)?.etag ?? '' });
     const first = stored.manifest.seq + 1;

@@ -39,7 +39,7 @@ export class ExportTable {
   ) {
     this.manifests = new ManifestStore(table, timeoutMs);
     this.sequencer = new Sequencer(table, this.manifests, timeoutMs, opts.logger);
-    this.snapshots = new SnapshotReader(table, timeoutMs, (date, signal) => this.manifest(date, signal), this.sequencer, opts.logger);
+    this.snapshots = new SnapshotReader(table, timeoutMs, this.sequencer, opts.logger);
     this.writer = new DayWriter(table, this.manifests, this.sequencer, timeoutMs, {
       conflict: opts.events?.conflict ?? (() => undefined),
       late: (date, rows) => {
@@ -60,8 +60,8 @@ export class ExportTable {
   }
 
   /** The day's manifest: one point read, or, the first time an earlier release's day is touched, its rows numbered. Undefined: no rows. */
-  async manifest(date: string, signal?: AbortSignal): Promise<StoredManifest | undefined> {
-    return (await this.manifests.read(date, signal)) ?? (await this.sequencer.sequence(date, signal)).stored;
+  manifest(date: string, signal?: AbortSignal): Promise<StoredManifest | undefined> {
+    return this.sequencer.manifest(date, signal);
   }
 
   /** Numbers rows that have no seq (see Sequencer); returns how many. */
@@ -89,12 +89,14 @@ export class ExportTable {
       if (m.closedSeq !== undefined) return { manifest: m, closedNow: false };
       const closed: Manifest = { ...m, closedAt: at.toISOString(), closedSeq: m.seq };
       try {
-        if (stored) await this.manifests.replace(closed, stored.etag, signal);
-        else {
+        // The index row goes before a manifest is created (see ManifestStore.index), after one is moved.
+        if (stored) {
+          await this.manifests.replace(closed, stored.etag, signal);
+          await this.manifests.index(date, true, signal);
+        } else {
           await this.manifests.index(date, true, signal);
           await this.manifests.create(closed, signal);
         }
-        await this.manifests.index(date, true, signal);
         return { manifest: closed, closedNow: true };
       } catch (err) {
         if (!(isPreconditionFailed(err) || isConflict(err)) || attempt >= 20) throw err;

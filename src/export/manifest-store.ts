@@ -1,4 +1,4 @@
-import { odata, type TableClient, type TableEntity } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
 import { withDeadline } from '../storage/deadline';
 import { isNotFound } from '../storage/errors';
 import { decodeTotals, encodeTotals, type Manifest } from './manifest';
@@ -40,6 +40,11 @@ export function manifestEntity(m: Manifest): Entity {
     if (m[k] !== undefined) e[k] = m[k];
   }
   return e;
+}
+
+/** The manifest's part of a transaction: moved, conditional on the ETag read, or created when the day had none (no etag). */
+export function manifestWrite(m: Manifest, etag: string): TransactionAction {
+  return etag ? ['update', manifestEntity(m), 'Replace', { etag }] : ['create', manifestEntity(m)];
 }
 
 function fromEntity(e: Record<string, unknown>): Manifest {

@@ -60,11 +60,9 @@ export function subtractTotals(a: Totals, b: Totals): Totals {
   return out;
 }
 
-/** The manifest after appending rows (in seq order), each landing `at`. */
-export function withRows(m: Manifest, rows: ReadonlyArray<{ currency: string; amount: string }>, at: string): Manifest {
-  let totals = m.totals;
-  for (const r of rows) totals = addToTotals(totals, r.currency, minorOf(r.amount, r.currency));
-  return { ...m, seq: m.seq + rows.length, rowCount: m.rowCount + rows.length, totals, firstRowAt: m.firstRowAt ?? at, lastRowAt: at };
+/** The manifest after one more row: its seq (the new `seq`), the count and the totals through it. */
+export function withRow(m: Manifest, row: { currency: string; amount: string }): Manifest {
+  return { ...m, seq: m.seq + 1, rowCount: m.rowCount + 1, totals: addToTotals(m.totals, row.currency, minorOf(row.amount, row.currency)) };
 }
 
 export function dayState(m: Manifest): DayState {

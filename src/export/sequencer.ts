@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import { withDeadline } from '../storage/deadline';
 import { isConflict, isPreconditionFailed } from '../storage/errors';
 import { readPages } from './export-pages';
-import { addToTotals, emptyManifest, encodeTotals, minorOf, type Manifest } from './manifest';
-import { manifestEntity, ROWS_END, type ManifestStore, type StoredManifest } from './manifest-store';
+import { addToTotals, emptyManifest, encodeTotals, minorOf, withRow, type Manifest } from './manifest';
+import { manifestWrite, ROWS_END, type ManifestStore, type StoredManifest } from './manifest-store';
 
 /** Rows per transaction: the service allows 100 entities, and the manifest is one of them. */
 export const ROWS_PER_TRANSACTION = 99;
@@ -42,6 +42,11 @@ export class Sequencer {
     private readonly logger: Logger,
   ) {}
 
+  /** The day's manifest: one point read, or, the first time an earlier release's day is touched, its rows numbered. Undefined: no rows. */
+  async manifest(date: string, signal?: AbortSignal): Promise<StoredManifest | undefined> {
+    return (await this.manifests.read(date, signal)) ?? (await this.sequence(date, signal)).stored;
+  }
+
   async sequence(date: string, signal?: AbortSignal): Promise<SequenceResult> {
     let numbered = 0;
     for (let attempt = 0; ; attempt++) {
@@ -74,19 +79,12 @@ export class Sequencer {
     const actions: TransactionAction[] = [];
     for (const r of rows) {
       const at = r.timestamp ?? new Date().toISOString();
-      m = {
-        ...m,
-        seq: m.seq + 1,
-        rowCount: m.rowCount + 1,
-        totals: addToTotals(m.totals, r.currency, minorOf(r.amount, r.currency)),
-        firstRowAt: m.firstRowAt ?? at,
-        lastRowAt: at,
-      };
+      m = { ...withRow(m, r), firstRowAt: m.firstRowAt ?? at, lastRowAt: at };
       // The CSV's expense_id comes from `expenseId`; rows of the previous release had it only as their RowKey.
       const entity = { partitionKey: m.date, rowKey: r.rowKey, seq: m.seq, totalsThrough: encodeTotals(m.totals), expenseId: r.rowKey };
       actions.push(['update', entity, 'Merge', { etag: r.etag }]);
     }
-    actions.push(current.etag ? ['update', manifestEntity(m), 'Replace', { etag: current.etag }] : ['create', manifestEntity(m)]);
+    actions.push(manifestWrite(m, current.etag));
     const res = await withDeadline(this.timeoutMs, signal, (abortSignal) => this.table.submitTransaction(actions, { abortSignal }));
     return { manifest: m, etag: res.subResponses.at(-1)?.etag ?? '' };
   }
@@ -114,6 +112,6 @@ function rebuilt(date: string, rows: readonly ScannedRow[]): Manifest {
   if (numbered.length === 0) return emptyManifest(date);
   let totals = {};
   for (const r of numbered) totals = addToTotals(totals, r.currency, minorOf(r.amount, r.currency));
-  const seq = Math.max(...numbered.map((r) => r.seq!));
+  const seq = numbered.reduce((max, r) => Math.max(max, r.seq!), 0); // not Math.max(...): a day may hold more rows than a call takes arguments
   return { ...emptyManifest(date), seq, rowCount: numbered.length, totals };
 }

@@ -4,7 +4,7 @@ import { SeqOutOfRangeError, SnapshotIncompleteError } from './errors';
 import { readPages, type Page } from './export-pages';
 import { EXPORT_SELECT, type ExportRecord } from './export-row';
 import { dayState, decodeTotals, emptyManifest, subtractTotals, type DayState, type Manifest, type Totals } from './manifest';
-import { ROWS_END, type StoredManifest } from './manifest-store';
+import { ROWS_END } from './manifest-store';
 import type { Sequencer } from './sequencer';
 
 /** A row as the file needs it: its cells, and its seq (absent only on a row an earlier release wrote and nobody numbered yet). */
@@ -54,7 +54,6 @@ export class SnapshotReader {
   constructor(
     private readonly table: TableClient,
     private readonly timeoutMs: number,
-    private readonly manifest: (date: string, signal?: AbortSignal) => Promise<StoredManifest | undefined>,
     private readonly sequencer: Sequencer,
     private readonly logger: Logger,
   ) {}
@@ -66,7 +65,7 @@ export class SnapshotReader {
    * running totals its rows carry, all written with the rows themselves.
    */
   async snapshot(date: string, range: { after?: number; through?: number }, signal?: AbortSignal): Promise<Snapshot> {
-    const stored = await this.manifest(date, signal);
+    const stored = await this.sequencer.manifest(date, signal);
     const m = stored?.manifest ?? emptyManifest(date);
     const through = range.through ?? m.seq;
     const after = range.after ?? 0;
@@ -75,7 +74,7 @@ export class SnapshotReader {
     const totals =
       after === 0 && through === m.seq
         ? m.totals
-        : subtractTotals(await this.totalsThrough(date, through, signal), await this.totalsThrough(date, after, signal));
+        : subtractTotals(...(await Promise.all([this.totalsThrough(date, through, signal), this.totalsThrough(date, after, signal)])));
     return {
       date,
       after,
