@@ -4,10 +4,13 @@ import { EXPORT_COLUMNS, type ExportRecord } from './export-row';
 import type { ExportPage } from './export-table';
 
 // = + - @ TAB CR start a formula in Excel/LibreOffice/Sheets (OWASP "CSV Injection"), as do their
-// full-width forms in some locales. A leading apostrophe is guarded too, so that stripping exactly
-// one leading apostrophe always restores the original text. (csv-stringify's own escape_formulas
-// knows neither the full-width forms nor the apostrophe, and would touch every column.)
-const DANGEROUS_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20']/;
+// full-width forms in some locales. (csv-stringify's own escape_formulas knows neither the full-width
+// forms nor the apostrophe below, and would touch every column.)
+const FORMULA_CHARS = '=+\\-@\\t\\r\\uFF1D\\uFF0B\\uFF0D\\uFF20';
+/** A cell a spreadsheet would run as a formula: what we guard on the way out and refuse on the way in (results). */
+export const FORMULA_START = new RegExp(`^[${FORMULA_CHARS}]`);
+// A leading apostrophe is guarded too, so that stripping exactly one leading apostrophe always restores the original text.
+const DANGEROUS_START = new RegExp(`^[${FORMULA_CHARS}']`);
 
 export function neutralizeCell(value: string): string {
   return DANGEROUS_START.test(value) ? `'${value}` : value;

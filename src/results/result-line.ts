@@ -1,5 +1,6 @@
 import { isResultStatus, type ResultStatus } from '../expenses/lifecycle';
 import { isValidKey } from '../expenses/model';
+import { FORMULA_START } from '../export/csv';
 import { formatMinor, isCurrency, parseAmount } from '../money/money';
 
 /**
@@ -30,8 +31,6 @@ export const MAX_MESSAGE = 500;
 
 // ISO 8601 date-time with a zone (Z or ±hh:mm), or a calendar date alone.
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
-// A cell a spreadsheet would run as a formula (OWASP "CSV Injection"), with the full-width forms.
-const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
 const CONTROL = /\p{Cc}/u;
 
 /** A cell as given: CSV cells are strings; JSON values may be numbers (an amount) or missing. */
