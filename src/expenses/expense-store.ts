@@ -52,6 +52,12 @@ function toEntity(x: Expense): ExpenseEntity {
  * Expenses (PK = expense id) and their line items (PK = expense id, one row
  * per item). Every read is a point read or a single-partition query.
  */
+/** A result row without its table keys and metadata. */
+function recordOf(e: TableEntityResult<ResultRecord>): ResultRecord {
+  const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...record } = e;
+  return record;
+}
+
 export class ExpenseStore {
   constructor(
     private readonly c: Pick<StorageClients, 'expenses' | 'items'>,
@@ -153,10 +159,7 @@ export class ExpenseStore {
     return this.call(signal, async (abortSignal) => {
       const out: ResultRecord[] = [];
       const filter = odata`PartitionKey eq ${id} and RowKey ge ${RESULT_ROW_PREFIX} and RowKey lt ${'result/'}`;
-      for await (const e of this.c.expenses.listEntities<ResultRecord>({ queryOptions: { filter }, abortSignal })) {
-        const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...record } = e;
-        out.push(record);
-      }
+      for await (const e of this.c.expenses.listEntities<ResultRecord>({ queryOptions: { filter }, abortSignal })) out.push(recordOf(e));
       return out;
     });
   }
@@ -167,8 +170,7 @@ export class ExpenseStore {
       const e = await this.call(signal, (abortSignal) =>
         this.c.expenses.getEntity<ResultRecord>(id, resultRowKey(attempt, status), { abortSignal }),
       );
-      const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...record } = e;
-      return record;
+      return recordOf(e);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

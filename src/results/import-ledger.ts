@@ -61,13 +61,7 @@ export class ImportLedger {
       const left = Number(e.leaseUntil) - this.now();
       if (left > 0) return { kind: 'in-flight', importId, retryAfterSec: Math.ceil(left / 1000) };
       try {
-        const res = await this.call((abortSignal) =>
-          this.table.updateEntity({ partitionKey: importId, rowKey: RECORD, leaseUntil: this.now() + LEASE_MS }, 'Merge', {
-            etag: e.etag,
-            abortSignal,
-          }),
-        );
-        return { kind: 'resume', importId, etag: res.etag };
+        return { kind: 'resume', importId, etag: await this.extendLease(importId, e.etag) };
       } catch (err) {
         if (!isPreconditionFailed(err) || attempt >= 5) throw err;
       }
@@ -77,13 +71,7 @@ export class ImportLedger {
   /** Extends the lease; returns the new etag, or undefined when someone else took the key over (our run must stop). */
   async renew(importId: string, etag: string): Promise<string | undefined> {
     try {
-      const res = await this.call((abortSignal) =>
-        this.table.updateEntity({ partitionKey: importId, rowKey: RECORD, leaseUntil: this.now() + LEASE_MS }, 'Merge', {
-          etag,
-          abortSignal,
-        }),
-      );
-      return res.etag;
+      return await this.extendLease(importId, etag);
     } catch (err) {
       if (isPreconditionFailed(err) || isNotFound(err)) return undefined;
       throw err;
@@ -124,6 +112,17 @@ export class ImportLedger {
     } catch (err) {
       if (!isNotFound(err) && !isPreconditionFailed(err)) throw err;
     }
+  }
+
+  /** The lease runs LEASE_MS from now, conditional on the etag held (a 412: someone else has the key). */
+  private async extendLease(importId: string, etag: string): Promise<string | undefined> {
+    const res = await this.call((abortSignal) =>
+      this.table.updateEntity({ partitionKey: importId, rowKey: RECORD, leaseUntil: this.now() + LEASE_MS }, 'Merge', {
+        etag,
+        abortSignal,
+      }),
+    );
+    return res.etag;
   }
 
   private async read(importId: string): Promise<(Record<string, unknown> & { etag: string }) | undefined> {
