@@ -1,12 +1,12 @@
 import { Router, type RequestHandler } from 'express';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
-import { daysBetween, isCalendarDate } from '../src/expenses/dates';
+import { daysBetween } from '../src/expenses/dates';
 import type { AcknowledgementService } from '../src/export/acknowledgements';
 import type { ExportTable } from '../src/export/export-table';
 import { manifestView } from '../src/export/export-view';
 import { emptyManifest, unacknowledgedRows } from '../src/export/manifest';
-import { calendarDateParam } from './exports';
+import { calendarDate, calendarDateParam } from './exports';
 
 export interface ExportDaysRouterDeps {
   guard: (k: RouteKey) => RequestHandler;
@@ -24,12 +24,8 @@ export function exportDaysRouter(d: ExportDaysRouterDeps): Router {
 
   r.get('/exports', d.guard('GET /exports'), ...d.validate, async (req, res) => {
     // The validator has checked both are single strings.
-    const from = req.query.from as string;
-    const to = req.query.to as string;
-    for (const v of [from, to]) {
-      if (!isCalendarDate(v))
-        throw new AppError('invalid_date', `"${String(v).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
-    }
+    const from = calendarDate(req.query.from);
+    const to = calendarDate(req.query.to);
     if (to < from) throw new AppError('invalid_range', `to (${to}) is before from (${from}).`);
     if (daysBetween(from, to) > MAX_LIST_DAYS)
       throw new AppError('invalid_range', `At most ${MAX_LIST_DAYS} days per call; ${from}..${to} is ${daysBetween(from, to)}.`);

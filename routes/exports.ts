@@ -20,12 +20,14 @@ export interface ExportsRouterDeps {
   limits: { total: number; perUser: number };
 }
 
-export function calendarDateParam(req: Request): string {
-  const date = req.params.date as string;
-  if (!isCalendarDate(date))
-    throw new AppError('invalid_date', `"${String(date).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
-  return date;
+/** A date a client named (a path or query parameter), or the invalid_date problem. */
+export function calendarDate(value: unknown): string {
+  if (!isCalendarDate(value))
+    throw new AppError('invalid_date', `"${String(value).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
+  return value;
 }
+
+export const calendarDateParam = (req: Request): string => calendarDate(req.params.date);
 
 /** An optional non-negative integer query parameter (the OpenAPI validator has checked its form, and may have made it a number). */
 export function seqParam(req: Request, name: string): number | undefined {
