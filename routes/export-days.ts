@@ -1,11 +1,10 @@
 import { Router, type RequestHandler } from 'express';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
-import { daysBetween } from '../src/expenses/dates';
 import type { AcknowledgementService } from '../src/export/acknowledgements';
 import type { ExportTable } from '../src/export/export-table';
-import { manifestView } from '../src/export/export-view';
-import { emptyManifest, unacknowledgedRows } from '../src/export/manifest';
+import { dayListView, dayRangeProblem, manifestView } from '../src/export/export-view';
+import { emptyManifest } from '../src/export/manifest';
 import { calendarDate, calendarDateParam } from './exports';
 
 export interface ExportDaysRouterDeps {
@@ -15,9 +14,6 @@ export interface ExportDaysRouterDeps {
   acknowledgements: Pick<AcknowledgementService, 'acknowledge'>;
 }
 
-/** At most this many days per list call. */
-export const MAX_LIST_DAYS = 366;
-
 /** The days behind the files: manifests, the list of days, acknowledgements and closing. */
 export function exportDaysRouter(d: ExportDaysRouterDeps): Router {
   const r = Router();
@@ -26,12 +22,10 @@ export function exportDaysRouter(d: ExportDaysRouterDeps): Router {
     // The validator has checked both are single strings.
     const from = calendarDate(req.query.from);
     const to = calendarDate(req.query.to);
-    if (to < from) throw new AppError('invalid_range', `to (${to}) is before from (${from}).`);
-    if (daysBetween(from, to) > MAX_LIST_DAYS)
-      throw new AppError('invalid_range', `At most ${MAX_LIST_DAYS} days per call; ${from}..${to} is ${daysBetween(from, to)}.`);
+    const problem = dayRangeProblem(from, to);
+    if (problem) throw new AppError('invalid_range', problem);
     const unacknowledgedOnly = req.query.unacknowledged === 'true';
-    const days = (await d.exportTable.days(from, to)).filter((m) => !unacknowledgedOnly || unacknowledgedRows(m) > 0);
-    res.set('Cache-Control', 'no-store').json({ from, to, unacknowledged: unacknowledgedOnly, days: days.map(manifestView) });
+    res.set('Cache-Control', 'no-store').json(dayListView(from, to, unacknowledgedOnly, await d.exportTable.days(from, to)));
   });
 
   r.get('/exports/:date/manifest', d.guard('GET /exports/{date}/manifest'), ...d.validate, async (req, res) => {

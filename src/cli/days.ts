@@ -1,8 +1,6 @@
-import { daysBetween } from '../expenses/dates';
 import { SeqOutOfRangeError } from '../export/errors';
-import { manifestView } from '../export/export-view';
-import { emptyManifest, unacknowledgedRows } from '../export/manifest';
-import { MAX_LIST_DAYS } from '../../routes/export-days';
+import { dayListView, dayRangeProblem, manifestView } from '../export/export-view';
+import { emptyManifest } from '../export/manifest';
 import { CliError, config, printJson } from './common';
 import { withStorage } from './storage';
 
@@ -16,13 +14,11 @@ export async function manifestCommand(date: string): Promise<void> {
 
 /** The same JSON as GET /exports?from&to[&unacknowledged=true]. */
 export async function daysCommand(o: { from: string; to: string; unacknowledged: boolean }): Promise<void> {
-  if (o.to < o.from) throw new CliError(`--to (${o.to}) is before --from (${o.from})`);
-  if (daysBetween(o.from, o.to) > MAX_LIST_DAYS)
-    throw new CliError(`at most ${MAX_LIST_DAYS} days per call; ${o.from}..${o.to} is ${daysBetween(o.from, o.to)}`);
+  const problem = dayRangeProblem(o.from, o.to);
+  if (problem) throw new CliError(problem);
   const cfg = config({ requireUsers: false });
   await withStorage(cfg, 'days', async ({ services }) => {
-    const days = (await services.exportTable.days(o.from, o.to)).filter((m) => !o.unacknowledged || unacknowledgedRows(m) > 0);
-    printJson({ from: o.from, to: o.to, unacknowledged: o.unacknowledged, days: days.map(manifestView) });
+    printJson(dayListView(o.from, o.to, o.unacknowledged, await services.exportTable.days(o.from, o.to)));
   });
 }
 

@@ -1,4 +1,5 @@
-import { dayState, snapshotEtag, totalsHeader, totalsJson, type Manifest } from './manifest';
+import { daysBetween } from '../expenses/dates';
+import { dayState, snapshotEtag, totalsHeader, totalsJson, unacknowledgedRows, type Manifest } from './manifest';
 import type { Snapshot } from './export-table';
 
 /**
@@ -40,3 +41,19 @@ export function manifestView(m: Manifest) {
 }
 
 export type ManifestView = ReturnType<typeof manifestView>;
+
+/** At most this many days per list call (GET /exports, `expense-export days`). */
+export const MAX_LIST_DAYS = 366;
+
+/** Why from..to is not a range one list call takes; undefined when it is. */
+export function dayRangeProblem(from: string, to: string): string | undefined {
+  if (to < from) return `to (${to}) is before from (${from}).`;
+  const n = daysBetween(from, to);
+  return n > MAX_LIST_DAYS ? `At most ${MAX_LIST_DAYS} days per call; ${from}..${to} is ${n}.` : undefined;
+}
+
+/** The list of days as GET /exports and `expense-export days` answer it. */
+export function dayListView(from: string, to: string, unacknowledgedOnly: boolean, days: readonly Manifest[]) {
+  const listed = unacknowledgedOnly ? days.filter((m) => unacknowledgedRows(m) > 0) : days;
+  return { from, to, unacknowledged: unacknowledgedOnly, days: listed.map(manifestView) };
+}
