@@ -110,7 +110,7 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
-/** Variables for the test suite only, kept out of the operators' configuration table (the README's testing notes name them). */
+/** Variables for the test suite only, kept out of the operators' configuration table (docs/development.md names them). */
 export const TEST_ONLY_VARIABLES: ReadonlySet<keyof Env> = new Set(['FAULT_CRASH_AT']);
 
 export type StorageSource =

@@ -4,7 +4,7 @@ import type { ZodType } from 'zod';
 import { envSchema, TEST_ONLY_VARIABLES } from '../../src/config';
 
 /**
- * The README's configuration table is the operators' reference; this keeps it
+ * docs/operations.md's configuration table is the operators' reference; this keeps it
  * honest against src/config.ts: same variables, same defaults, and every
  * example a value the config actually accepts.
  */
@@ -16,7 +16,7 @@ interface Row {
 }
 
 const UNSET = '(unset)';
-const README = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+const README = readFileSync(join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
 
 /** Rows of the first table under "## Configuration", up to the next "## " heading. */
 function configurationRows(readme: string): { rows: Row[]; problems: string[] } {
