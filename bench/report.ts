@@ -5,6 +5,7 @@ import type { HttpCpu, HttpResult } from './http';
 import type { LagResult } from './lag';
 import type { ResultsBenchResult } from './results';
 import { round } from './support';
+import type { UpgradeResult } from './upgrade';
 
 export interface BenchResults {
   export?: ExportResult;
@@ -13,6 +14,7 @@ export interface BenchResults {
   lag?: LagResult;
   results?: ResultsBenchResult;
   http?: HttpResult;
+  upgrade?: UpgradeResult;
 }
 
 export interface ReportExtras {
@@ -63,6 +65,13 @@ export function rounded(r: BenchResults): BenchResults {
         ratio: round(r.results.ratio, 3),
         rss_growth_mb: round(r.results.rss_growth_mb, 1),
         rss_idle_to_peak_mb: round(r.results.rss_idle_to_peak_mb, 1),
+      },
+    }),
+    ...(r.upgrade && {
+      upgrade: {
+        rows_per_s: round(r.upgrade.rows_per_s),
+        raw_rows_per_s: round(r.upgrade.raw_rows_per_s),
+        ratio: round(r.upgrade.ratio, 3),
       },
     }),
     ...(r.http && {
@@ -180,6 +189,13 @@ export function table(r: BenchResults, x: ReportExtras): string {
         '',
       ]);
     }
+  }
+  if (r.upgrade) {
+    rows.push(
+      ['upgrade.rows_per_s (numbering a day of an earlier release: LegacyRows.number)', fmt(r.upgrade.rows_per_s), ''],
+      ['upgrade.raw_rows_per_s (the same scan and transactions, raw SDK)', fmt(r.upgrade.raw_rows_per_s), ''],
+      ['upgrade.ratio', fmt(r.upgrade.ratio, 3), '≥ 0.80', r.upgrade.ratio >= 0.8],
+    );
   }
   const lines = ['| Measurement | Value | Target | Met |', '|---|---|---|---|'];
   const verdict = (met?: boolean | string) =>

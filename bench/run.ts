@@ -17,6 +17,7 @@ import { benchConsumer, DEFAULT_CONCURRENCY } from './consumer';
 import { benchLag } from './lag';
 import { benchHttp, type HttpCpu } from './http';
 import { benchResults } from './results';
+import { benchUpgrade } from './upgrade';
 import { rounded, table, type BenchResults } from './report';
 
 async function main(): Promise<number> {
@@ -74,6 +75,7 @@ async function main(): Promise<number> {
     await step('consumer', async () => void (results.consumer = await benchConsumer(ctx)));
     await step('lag', async () => void (results.lag = await benchLag(ctx)));
     await step('results', async () => void (results.results = await benchResults(ctx)));
+    await step('upgrade', async () => void (results.upgrade = await benchUpgrade(ctx)));
     await step('http', async () => {
       const h = await benchHttp(ctx);
       results.http = h.result;

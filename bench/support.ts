@@ -73,7 +73,7 @@ const EMPLOYEES = [
 const METHODS = ['direct_deposit', 'check', 'cash'];
 
 /** A realistic export row; a few cells need quoting or the formula guard, as real names do. */
-function fakeExportRow(date: string, i: number): ExportRow {
+export function fakeExportRow(date: string, i: number): ExportRow {
   const id = randomUUID();
   return {
     partitionKey: date,

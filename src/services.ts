@@ -12,7 +12,7 @@ import { ExportTable } from './export/export-table';
 import { AckApplier } from './export/ack-applier';
 import { AcknowledgementService } from './export/acknowledgements';
 import { DayCloser } from './export/day-closer';
-import { SeqUpgrade } from './export/seq-upgrade';
+import { LegacyUpgrade } from './export/legacy/legacy-upgrade';
 import { ImportLedger } from './results/import-ledger';
 import { ResultsImporter } from './results/results-import';
 import { handleApproval, type HandlerDeps, type HandlerResult } from './consumer/export-handler';
@@ -75,7 +75,12 @@ export function createServices(
   const outbox = new Outbox(clients.outbox, timeoutMs);
   const exportTable = new ExportTable(clients.exports, timeoutMs, {
     logger: logger.child({ component: 'export-table' }),
-    events: { conflict: () => metrics.manifestConflicts.inc(), late: (_date, rows) => metrics.lateRows.inc(rows.length) },
+    clock: systemClock,
+    events: {
+      conflict: () => metrics.manifestConflicts.inc(),
+      late: (_date, rows) => metrics.lateRows.inc(rows.length),
+      numbered: (rows) => metrics.legacyRowsNumbered.inc(rows),
+    },
   });
   const ackApplier = new AckApplier({
     exportTable,
@@ -92,7 +97,14 @@ export function createServices(
     intervalMs: config.EXPORT_CLOSE_INTERVAL_MS,
     logger: logger.child({ component: 'day-closer' }),
   });
-  const upgrade = new SeqUpgrade(exportTable, logger.child({ component: 'upgrade' }));
+  const upgrade = new LegacyUpgrade({
+    rows: exportTable.legacy,
+    finder: exportTable.legacyFinder,
+    openDays: (signal) => exportTable.openDays('1970-01-01', '9999-12-31', signal),
+    timeZone: config.EXPORT_TIMEZONE,
+    clock: systemClock,
+    logger: logger.child({ component: 'legacy-upgrade' }),
+  });
   const results = new ResultsImporter({
     store,
     exportTable,

@@ -47,6 +47,6 @@ export async function closeCommand(date: string): Promise<void> {
 export async function upgradeCommand(): Promise<void> {
   const cfg = config({ requireUsers: false });
   await withStorage(cfg, 'upgrade', async ({ services }) => {
-    printJson(await services.exportTable.upgrade({ rescan: true }));
+    printJson(await services.upgrade.rescan(new AbortController().signal));
   });
 }

@@ -25,7 +25,7 @@ const STEP = 1000;
  * manifest and as an outbox intent first (AcknowledgementService); this
  * task works through the intents at start, every ACK_APPLY_INTERVAL_MS,
  * and at once when nudged. Progress is recorded in the manifest
- * (ackAppliedThrough) every STEP rows, so after a crash it resumes there;
+ * (exportedThrough) every STEP rows, so after a crash it resumes there;
  * every step is idempotent (a state already moved is left alone), and the
  * intent is cleared only when the day is done, and only if no newer
  * acknowledgement re-recorded it meanwhile.
@@ -60,13 +60,13 @@ export class AckApplier extends PeriodicTask {
     const m = (await this.d.exportTable.manifest(date, signal))?.manifest;
     if (!m) return 0;
     let moved = 0;
-    for (let from = m.ackAppliedThrough; from < m.acknowledgedThrough;) {
+    for (let from = m.exportedThrough; from < m.acknowledgedThrough;) {
       const to = Math.min(from + STEP, m.acknowledgedThrough);
-      for await (const rows of this.d.exportTable.approvals(date, from, to, signal)) {
+      for await (const rows of this.d.exportTable.rowIdentities(date, from, to, signal)) {
         const results = await mapLimit(rows, 8, (r) => this.markExported(r.expenseId, r.attempt, signal));
         moved += results.filter(Boolean).length;
       }
-      await this.d.exportTable.recordAckApplied(date, to, signal);
+      await this.d.exportTable.recordExported(date, to, signal);
       from = to;
     }
     return moved;

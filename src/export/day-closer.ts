@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../background/periodic-task';
 import { dateInZone, nextDate, startOfDayInZone } from '../expenses/dates';
+import { DayUpgradingError } from './errors';
 import type { ExportTable } from './export-table';
 
 export interface DayCloserDeps {
@@ -48,10 +49,13 @@ export class DayCloser extends PeriodicTask {
     const closed: string[] = [];
     for (const date of await this.d.exportTable.openDays(LOOKBACK, today, signal)) {
       if (!this.isDue(date, now)) continue;
-      const { manifest, closedNow } = await this.d.exportTable.close(date, now, signal);
+      const { manifest, closedNow } = await this.d.exportTable.close(date, now, signal).catch((err: unknown) => {
+        if (!(err instanceof DayUpgradingError)) throw err;
+        return { manifest: undefined, closedNow: false }; // closed on a later round, once its legacy rows are numbered
+      });
       if (closedNow) {
         closed.push(date);
-        this.d.logger.info({ date, closedSeq: manifest.closedSeq }, 'day closed');
+        this.d.logger.info({ date, closedSeq: manifest?.closedSeq }, 'day closed');
       }
     }
     return closed;

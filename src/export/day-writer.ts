@@ -1,11 +1,15 @@
-import type { TableClient, TransactionAction } from '@azure/data-tables';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { withDeadline } from '../storage/deadline';
+import type { TransactionAction } from '@azure/data-tables';
+import type { Clock } from '../consumer/clock';
 import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
+import { CONFLICTS, retryOnRace } from '../storage/optimistic';
 import type { ExportRow } from './export-row';
+import type { ExportStore } from './export-store';
+import type { LegacyRows } from './legacy/legacy-rows';
 import { emptyManifest, encodeTotals, withRow, type Manifest } from './manifest';
 import { manifestWrite, type ManifestStore, type StoredManifest } from './manifest-store';
-import { ROWS_PER_TRANSACTION, type Sequencer } from './sequencer';
+
+/** Rows per transaction: the service allows 100 entities, and the manifest is one of them. */
+export const ROWS_PER_TRANSACTION = 99;
 
 export type AppendResult = { outcome: 'inserted'; seq: number; late: boolean } | { outcome: 'already-present' };
 
@@ -22,9 +26,15 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-/** A 412 storm is other writers' progress, but not forever: give the message back after this many. */
-const MAX_CONFLICTS = 25;
 const MAX_CACHED_DAYS = 16;
+
+/** Another writer created the day's manifest between our read and our create: a race like a 412. */
+class LostCreate extends Error {
+  override name = 'LostCreate';
+  constructor(date: string) {
+    super(`the manifest of ${date} was created by another writer first`);
+  }
+}
 
 /**
  * Appends rows to a day and moves its manifest in the same entity-group
@@ -39,8 +49,8 @@ const MAX_CACHED_DAYS = 16;
  *   written one row at a time.
  * - 412: another writer (an instance, an acknowledgement, a close) moved the
  *   manifest. Re-read it and retry after a jittered pause.
- * - No manifest yet: a new day, or a day whose rows an earlier release wrote
- *   without seqs, which the sequencer numbers first.
+ * - No manifest yet: a new day (or, once, a day an earlier release wrote:
+ *   see LegacyRows.adopt).
  */
 export class DayWriter {
   private readonly queues = new Map<string, Pending[]>();
@@ -48,12 +58,11 @@ export class DayWriter {
   private readonly cache = new Map<string, StoredManifest>();
 
   constructor(
-    private readonly table: TableClient,
+    private readonly store: ExportStore,
     private readonly manifests: ManifestStore,
-    private readonly sequencer: Sequencer,
-    private readonly timeoutMs: number,
+    private readonly legacy: Pick<LegacyRows, 'adopt' | 'found'>,
     private readonly events: DayWriterEvents,
-    private readonly now: () => Date = () => new Date(),
+    private readonly clock: Clock,
   ) {}
 
   append(row: ExportRow, signal?: AbortSignal): Promise<AppendResult> {
@@ -98,52 +107,52 @@ export class DayWriter {
 
   /** Writes rows (distinct keys) of one day; one result per row, in order. */
   private async write(date: string, rows: readonly ExportRow[]): Promise<AppendResult[]> {
-    for (let conflicts = 0; ;) {
-      const stored = this.cache.get(date) ?? (await this.load(date));
-      try {
-        return await this.commit(stored, rows);
-      } catch (err) {
-        this.cache.delete(date);
-        // Creating a day's manifest, another writer may have created it first: write against theirs.
-        if (isConflict(err) && !stored.etag && (await this.manifests.read(date))) continue;
-        if (isConflict(err)) {
+    return retryOnRace(
+      CONFLICTS.DAY_MANIFEST,
+      async () => {
+        const stored = this.cache.get(date) ?? (await this.load(date));
+        try {
+          return await this.commit(stored, rows);
+        } catch (err) {
+          this.cache.delete(date);
+          // Creating a day's manifest, another writer may have created it first: write against theirs (a retry).
+          if (isConflict(err) && !stored.etag && (await this.manifests.read(date))) throw new LostCreate(date);
+          if (!isConflict(err)) throw err;
           if (rows.length === 1) return [await this.alreadyThere(rows[0])];
           // One of them is there already, and a failed transaction names no row: one at a time, then.
           const out: AppendResult[] = [];
           for (const row of rows) out.push(...(await this.write(date, [row])));
           return out;
         }
-        if (!isPreconditionFailed(err) && !isNotFound(err)) throw err;
-        this.events.conflict(date);
-        if (++conflicts >= MAX_CONFLICTS) throw err;
-        await sleep(Math.random() * Math.min(200, 10 * 2 ** conflicts));
-      }
-    }
+      },
+      {
+        retryOn: (err) => err instanceof LostCreate || isPreconditionFailed(err) || isNotFound(err),
+        onRace: () => this.events.conflict(date),
+      },
+    );
   }
 
   /**
    * The row is there: written by an earlier attempt, or, during a rolling
    * upgrade, by an instance of the previous release, without a seq. Such a
-   * row would be invisible to every snapshot, so it is numbered now.
+   * row is handed to the legacy numbering, which gives it the next seq.
    */
   private async alreadyThere(row: ExportRow): Promise<AppendResult> {
-    const existing = await withDeadline(this.timeoutMs, undefined, (abortSignal) =>
-      this.table.getEntity<{ seq?: number }>(row.partitionKey, row.rowKey, { queryOptions: { select: ['seq'] }, abortSignal }),
-    );
-    if (typeof existing.seq !== 'number') await this.sequencer.sequence(row.partitionKey);
+    const existing = await this.store.get<{ seq?: number }>(row.partitionKey, row.rowKey, ['seq']);
+    if (existing && typeof existing.seq !== 'number') this.legacy.found(row.partitionKey);
     return { outcome: 'already-present' };
   }
 
-  /** The manifest to write against: read it, or number the day's legacy rows and make one; a new day starts empty (no etag). */
+  /** The manifest to write against: read it; a day without one is new (starts empty, no etag) unless an earlier release wrote it. */
   private async load(date: string): Promise<StoredManifest> {
-    const stored = await this.sequencer.manifest(date);
+    const stored = (await this.manifests.read(date)) ?? (await this.legacy.adopt(date));
     if (stored) return stored;
-    await this.manifests.index(date, false);
+    await this.manifests.index(date, { closed: false });
     return { manifest: emptyManifest(date), etag: '' };
   }
 
   private async commit(stored: StoredManifest, rows: readonly ExportRow[]): Promise<AppendResult[]> {
-    const at = this.now().toISOString();
+    const at = new Date(this.clock.now()).toISOString();
     let m: Manifest = stored.manifest;
     const actions: TransactionAction[] = [];
     for (const row of rows) {
@@ -152,8 +161,8 @@ export class DayWriter {
     }
     m = { ...m, firstRowAt: m.firstRowAt ?? at, lastRowAt: at };
     actions.push(manifestWrite(m, stored.etag));
-    const res = await withDeadline(this.timeoutMs, undefined, (abortSignal) => this.table.submitTransaction(actions, { abortSignal }));
-    this.remember({ manifest: m, etag: res.subResponses.at(-1)?.etag ?? '' });
+    const etags = await this.store.transaction(actions);
+    this.remember({ manifest: m, etag: etags.at(-1) ?? '' });
     const first = stored.manifest.seq + 1;
     const late = m.closedSeq !== undefined;
     if (late)

@@ -1,23 +1,24 @@
 import { odata, type TableClient, type TableEntityQueryOptions } from '@azure/data-tables';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../consumer/clock';
 import { mapLimit } from '../map-limit';
-import { withDeadline } from '../storage/deadline';
-import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
+import { CONFLICTS, retryOnRace } from '../storage/optimistic';
 import { DayWriter, type AppendResult, type DayWriterEvents } from './day-writer';
-import { SeqOutOfRangeError } from './errors';
-import { readPages } from './export-pages';
+import { DayUpgradingError, SeqOutOfRangeError } from './errors';
 import type { ExportRow } from './export-row';
+import { ExportStore } from './export-store';
+import { LegacyFinder } from './legacy/legacy-finder';
+import { LegacyRows } from './legacy/legacy-rows';
 import { emptyManifest, type Manifest } from './manifest';
-import { INDEX_PARTITION, ManifestStore, ROWS_END, type StoredManifest } from './manifest-store';
-import { Sequencer } from './sequencer';
+import { ManifestStore, ROWS_END, type StoredManifest } from './manifest-store';
 import { fileQuery, SnapshotReader, type FileRecord, type Snapshot } from './snapshot-reader';
 
 export interface ExportTableOptions {
   logger: Logger;
-  events?: Partial<DayWriterEvents>;
+  /** The system clock unless a test drives time. */
+  clock?: Clock;
+  events?: Partial<DayWriterEvents> & { numbered?: (rows: number) => void };
 }
-
-const UPGRADE_MARKER = '~upgraded-seq';
 
 /**
  * The ExpenseExport table's one owner: nothing else reads or writes it.
@@ -25,31 +26,49 @@ const UPGRADE_MARKER = '~upgraded-seq';
  * (rowKeyFor), each row numbered `seq` 1, 2, 3 … per day; the day's
  * manifest (RowKey `~manifest`) is written in the same transaction as the
  * rows it counts; the partition `~index` lists the days that have one.
+ *
+ * Its parts share one storage layer (ExportStore, the only holder of the
+ * client): the day writer, the manifest store, the snapshot reader, and the
+ * legacy rows of earlier releases (legacy/), which the background task
+ * LegacyUpgrade numbers.
  */
 export class ExportTable {
+  private readonly store: ExportStore;
   private readonly manifests: ManifestStore;
-  private readonly sequencer: Sequencer;
   private readonly writer: DayWriter;
   private readonly snapshots: SnapshotReader;
+  /** Rows of earlier releases: for the LegacyUpgrade task (services.ts) and `expense-export days upgrade`. */
+  readonly legacy: LegacyRows;
+  readonly legacyFinder: LegacyFinder;
 
-  constructor(
-    private readonly table: TableClient,
-    private readonly timeoutMs: number,
-    opts: ExportTableOptions,
-  ) {
-    this.manifests = new ManifestStore(table, timeoutMs);
-    this.sequencer = new Sequencer(table, this.manifests, timeoutMs, opts.logger);
-    this.snapshots = new SnapshotReader(table, timeoutMs, this.sequencer, opts.logger);
-    this.writer = new DayWriter(table, this.manifests, this.sequencer, timeoutMs, {
-      conflict: opts.events?.conflict ?? (() => undefined),
-      late: (date, rows) => {
-        for (const r of rows) opts.logger.warn({ date, seq: r.seq, expenseId: r.expenseId }, 'late export row: its day was already closed');
-        opts.events?.late?.(date, rows);
-      },
+  constructor(table: TableClient, timeoutMs: number, opts: ExportTableOptions) {
+    const clock = opts.clock ?? systemClock;
+    this.store = new ExportStore(table, timeoutMs);
+    this.manifests = new ManifestStore(this.store);
+    this.legacy = new LegacyRows(this.store, this.manifests, {
+      logger: opts.logger.child({ component: 'legacy-upgrade' }),
+      clock,
+      numbered: opts.events?.numbered,
     });
+    this.legacyFinder = new LegacyFinder(this.store, this.manifests);
+    this.snapshots = new SnapshotReader(this.store, this.manifests, this.legacy);
+    this.writer = new DayWriter(
+      this.store,
+      this.manifests,
+      this.legacy,
+      {
+        conflict: opts.events?.conflict ?? (() => undefined),
+        late: (date, rows) => {
+          for (const r of rows)
+            opts.logger.warn({ date, seq: r.seq, expenseId: r.expenseId }, 'late export row: its day was already closed');
+          opts.events?.late?.(date, rows);
+        },
+      },
+      clock,
+    );
   }
 
-  /** The query of a file read (see fileQuery). */
+  /** The query of a file read (see fileQuery; the bench's raw baseline sends exactly this). */
   static query(date: string, range?: { after: number; through: number }): TableEntityQueryOptions {
     return fileQuery(date, range);
   }
@@ -59,49 +78,46 @@ export class ExportTable {
     return this.writer.append(row, signal);
   }
 
-  /** The day's manifest: one point read, or, the first time an earlier release's day is touched, its rows numbered. Undefined: no rows. */
-  manifest(date: string, signal?: AbortSignal): Promise<StoredManifest | undefined> {
-    return this.sequencer.manifest(date, signal);
-  }
-
-  /** Numbers rows that have no seq (see Sequencer); returns how many. */
-  async sequence(date: string, signal?: AbortSignal): Promise<number> {
-    return (await this.sequencer.sequence(date, signal)).numbered;
+  /** The day's manifest: one point read. Undefined: the day has no rows (or only rows of an earlier release, not numbered yet). */
+  async manifest(date: string, signal?: AbortSignal): Promise<StoredManifest | undefined> {
+    return this.snapshots.manifest(date, false, signal);
   }
 
   /**
    * Names rows (after, through] of a day: by default all of them. Asking
-   * beyond the day's seq is a SeqOutOfRangeError (see SnapshotReader).
+   * beyond the day's seq is a SeqOutOfRangeError; the whole of a day still
+   * being upgraded is a DayUpgradingError (see SnapshotReader).
    */
   snapshot(date: string, range: { after?: number; through?: number }, signal?: AbortSignal): Promise<Snapshot> {
     return this.snapshots.snapshot(date, range, signal);
   }
 
   /**
-   * Closes a day (idempotent): records closedSeq and closedAt. Rows without
-   * seq are numbered first, so that a close never leaves an earlier
-   * release's row outside the day. A day with no rows gets a manifest, closed at 0.
+   * Closes a day (idempotent): records closedSeq and closedAt. A day whose
+   * rows of an earlier release are still being numbered is not closed yet
+   * (DayUpgradingError): the close would leave them outside it. A day with
+   * no rows gets a manifest, closed at 0.
    */
   async close(date: string, at: Date, signal?: AbortSignal): Promise<{ manifest: Manifest; closedNow: boolean }> {
-    for (let attempt = 0; ; attempt++) {
-      const stored = (await this.sequencer.sequence(date, signal)).stored;
-      const m = stored?.manifest ?? emptyManifest(date);
-      if (m.closedSeq !== undefined) return { manifest: m, closedNow: false };
-      const closed: Manifest = { ...m, closedAt: at.toISOString(), closedSeq: m.seq };
-      try {
+    return retryOnRace(
+      CONFLICTS.MANIFEST_UPDATE,
+      async () => {
+        const stored = await this.snapshots.manifest(date, true, signal);
+        const m = stored?.manifest ?? emptyManifest(date);
+        if (m.closedSeq !== undefined) return { manifest: m, closedNow: false };
+        const closed: Manifest = { ...m, closedAt: at.toISOString(), closedSeq: m.seq };
         // The index row goes before a manifest is created (see ManifestStore.index), after one is moved.
         if (stored) {
           await this.manifests.replace(closed, stored.etag, signal);
-          await this.manifests.index(date, true, signal);
+          await this.manifests.index(date, { closed: true }, signal);
         } else {
-          await this.manifests.index(date, true, signal);
+          await this.manifests.index(date, { closed: true }, signal);
           await this.manifests.create(closed, signal);
         }
         return { manifest: closed, closedNow: true };
-      } catch (err) {
-        if (!(isPreconditionFailed(err) || isConflict(err)) || attempt >= 20) throw err;
-      }
-    }
+      },
+      { signal },
+    );
   }
 
   /** Records that the on-premises system imported rows 1..through. Beyond the day's seq is a SeqOutOfRangeError; not more than before is a no-op. */
@@ -112,34 +128,34 @@ export class ExportTable {
     at: Date,
     signal?: AbortSignal,
   ): Promise<{ manifest: Manifest; newlyAcknowledged: number }> {
-    for (let attempt = 0; ; attempt++) {
-      const stored = await this.manifest(date, signal);
-      const m = stored?.manifest ?? emptyManifest(date);
-      if (through > m.seq) throw new SeqOutOfRangeError(date, through, m.seq, 'acknowledgement');
-      if (!stored || through <= m.acknowledgedThrough) return { manifest: m, newlyAcknowledged: 0 };
-      const acked: Manifest = { ...m, acknowledgedThrough: through, acknowledgedAt: at.toISOString(), acknowledgedBy: by };
-      try {
+    return retryOnRace(
+      CONFLICTS.MANIFEST_UPDATE,
+      async () => {
+        const stored = await this.snapshots.manifest(date, false, signal);
+        const m = stored?.manifest ?? emptyManifest(date);
+        if (through > m.seq) throw new SeqOutOfRangeError(date, through, m.seq, 'acknowledgement');
+        if (!stored || through <= m.acknowledgedThrough) return { manifest: m, newlyAcknowledged: 0 };
+        const acked: Manifest = { ...m, acknowledgedThrough: through, acknowledgedAt: at.toISOString(), acknowledgedBy: by };
         await this.manifests.replace(acked, stored.etag, signal);
         return { manifest: acked, newlyAcknowledged: through - m.acknowledgedThrough };
-      } catch (err) {
-        if (!isPreconditionFailed(err) || attempt >= 20) throw err;
-      }
-    }
+      },
+      { signal },
+    );
   }
 
   /** Background progress of an acknowledgement: expenses of rows 1..through are exported. Never moves backwards. */
-  async recordAckApplied(date: string, through: number, signal?: AbortSignal): Promise<Manifest | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      const stored = await this.manifests.read(date, signal);
-      if (!stored || stored.manifest.ackAppliedThrough >= through) return stored?.manifest;
-      const next = { ...stored.manifest, ackAppliedThrough: through };
-      try {
+  async recordExported(date: string, through: number, signal?: AbortSignal): Promise<Manifest | undefined> {
+    return retryOnRace(
+      CONFLICTS.MANIFEST_UPDATE,
+      async () => {
+        const stored = await this.manifests.read(date, signal);
+        if (!stored || stored.manifest.exportedThrough >= through) return stored?.manifest;
+        const next = { ...stored.manifest, exportedThrough: through };
         await this.manifests.replace(next, stored.etag, signal);
         return next;
-      } catch (err) {
-        if (!isPreconditionFailed(err) || attempt >= 20) throw err;
-      }
-    }
+      },
+      { signal },
+    );
   }
 
   /** One approval's row: what was exported for it (one point read; undefined when there is none). */
@@ -148,21 +164,11 @@ export class ExportTable {
     rowKey: string,
     signal?: AbortSignal,
   ): Promise<{ currency: string; amount: string; seq?: number } | undefined> {
-    try {
-      return await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-        this.table.getEntity<{ currency: string; amount: string; seq?: number }>(date, rowKey, {
-          queryOptions: { select: ['currency', 'amount', 'seq'] },
-          abortSignal,
-        }),
-      );
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return this.store.get<{ currency: string; amount: string; seq?: number }>(date, rowKey, ['currency', 'amount', 'seq'], signal);
   }
 
-  /** Rows (after, through] of a day: which approval each one is (for applying an acknowledgement). */
-  async *approvals(
+  /** Rows (after, through] of a day: which approval (expense and attempt) each one is, for applying an acknowledgement. */
+  async *rowIdentities(
     date: string,
     after: number,
     through: number,
@@ -172,7 +178,7 @@ export class ExportTable {
       filter: odata`PartitionKey eq ${date} and RowKey lt ${ROWS_END} and seq gt ${after} and seq le ${through}`,
       select: ['expenseId', 'attempt', 'seq'],
     };
-    for await (const page of readPages<{ expenseId: string; attempt?: number; seq: number }>(this.table, query, this.timeoutMs, signal)) {
+    for await (const page of this.store.pages<{ expenseId: string; attempt?: number; seq: number }>(query, signal)) {
       yield page.map((r) => ({ expenseId: r.expenseId, attempt: r.attempt ?? 1, seq: r.seq }));
     }
   }
@@ -189,53 +195,10 @@ export class ExportTable {
     return this.manifests.indexedDays(from, through, { openOnly: true }, signal);
   }
 
-  /**
-   * The start-up step of the upgrade to numbered rows: once per table (a
-   * marker row remembers it), find the days an earlier release wrote (rows
-   * without seq, days without a manifest) with one scan, and number them.
-   * Safe from several instances at once. `rescan` ignores the marker: run
-   * it after the last instance of the earlier release has stopped.
-   */
-  async upgrade(opts: { rescan?: boolean } = {}, signal?: AbortSignal): Promise<{ scanned: boolean; days: number; numbered: number }> {
-    if (!opts.rescan) {
-      try {
-        await withDeadline(this.timeoutMs, signal, (abortSignal) => this.table.getEntity(INDEX_PARTITION, UPGRADE_MARKER, { abortSignal }));
-        return { scanned: false, days: 0, numbered: 0 };
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    }
-    const needs = new Map<string, { manifest: boolean; unnumbered: boolean }>();
-    const query = { filter: odata`PartitionKey lt ${INDEX_PARTITION}`, select: ['PartitionKey', 'RowKey', 'seq'] };
-    for await (const page of readPages<{ partitionKey: string; rowKey: string; seq?: number }>(this.table, query, this.timeoutMs, signal)) {
-      for (const e of page) {
-        const day = needs.get(e.partitionKey) ?? { manifest: false, unnumbered: false };
-        if (e.rowKey.startsWith(ROWS_END)) day.manifest = true;
-        else if (typeof e.seq !== 'number') day.unnumbered = true;
-        needs.set(e.partitionKey, day);
-      }
-    }
-    let days = 0;
-    let numbered = 0;
-    for (const [date, day] of needs) {
-      if (day.manifest && !day.unnumbered) continue;
-      numbered += (await this.sequencer.sequence(date, signal)).numbered;
-      days++;
-    }
-    await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-      this.table.upsertEntity(
-        { partitionKey: INDEX_PARTITION, rowKey: UPGRADE_MARKER, at: new Date().toISOString(), days, numbered },
-        'Replace',
-        { abortSignal },
-      ),
-    );
-    return { scanned: true, days, numbered };
-  }
-
   /** The expense ids with a row on `date`, numbered or not (for `seed --wait` and the chaos invariants). */
   async *expenseIds(date: string, signal?: AbortSignal): AsyncGenerator<string> {
     const query = { filter: odata`PartitionKey eq ${date} and RowKey lt ${ROWS_END}`, select: ['RowKey', 'expenseId'] };
-    for await (const page of readPages<{ rowKey: string; expenseId?: string }>(this.table, query, this.timeoutMs, signal)) {
+    for await (const page of this.store.pages<{ rowKey: string; expenseId?: string }>(query, signal)) {
       for (const r of page) yield r.expenseId ?? r.rowKey;
     }
   }
@@ -243,10 +206,10 @@ export class ExportTable {
   /** Every row of a day as stored, with its seq and running totals (for the chaos invariants and tests of the contract). */
   async *storedRows(date: string, signal?: AbortSignal): AsyncGenerator<FileRecord & { rowKey: string; totalsThrough?: string }> {
     const query = { filter: odata`PartitionKey eq ${date} and RowKey lt ${ROWS_END}` };
-    for await (const page of readPages<FileRecord & { rowKey: string; totalsThrough?: string }>(this.table, query, this.timeoutMs, signal))
-      yield* page;
+    for await (const page of this.store.pages<FileRecord & { rowKey: string; totalsThrough?: string }>(query, signal)) yield* page;
   }
 }
 
 export type { AppendResult, StoredManifest };
+export { DayUpgradingError };
 export type { ExportPage, FileRecord, Snapshot } from './snapshot-reader';

@@ -34,7 +34,9 @@ export function manifestView(m: Manifest) {
     acknowledgedThrough: m.acknowledgedThrough,
     acknowledgedAt: m.acknowledgedAt ?? null,
     acknowledgedBy: m.acknowledgedBy ?? null,
-    exportedThrough: m.ackAppliedThrough,
+    exportedThrough: m.exportedThrough,
+    /** While rows of an earlier release are numbered (the whole day answers 503 day_upgrading meanwhile): rows numbered so far, rows found without seq. */
+    upgrading: m.upgrade ? { numbered: m.seq, found: m.upgrade.found } : null,
     /** The ETag of the whole day's file as it stands: what If-None-Match compares. */
     etag: snapshotEtag(m.date, 0, m.seq),
   };

@@ -1,6 +1,5 @@
-import { odata, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
-import { withDeadline } from '../storage/deadline';
-import { isNotFound } from '../storage/errors';
+import { odata, type TableEntity, type TransactionAction } from '@azure/data-tables';
+import type { ExportStore } from './export-store';
 import { decodeTotals, encodeTotals, type Manifest } from './manifest';
 
 /**
@@ -34,10 +33,15 @@ export function manifestEntity(m: Manifest): Entity {
     rowCount: m.rowCount,
     totals: encodeTotals(m.totals),
     acknowledgedThrough: m.acknowledgedThrough,
-    ackAppliedThrough: m.ackAppliedThrough,
+    exportedThrough: m.exportedThrough,
   };
   for (const k of ['firstRowAt', 'lastRowAt', 'closedAt', 'closedSeq', 'acknowledgedAt', 'acknowledgedBy'] as const) {
     if (m[k] !== undefined) e[k] = m[k];
+  }
+  if (m.upgrade) {
+    e.upgradeFound = m.upgrade.found;
+    if (m.upgrade.by !== undefined) e.upgradeBy = m.upgrade.by;
+    if (m.upgrade.leaseUntil !== undefined) e.upgradeLeaseUntil = m.upgrade.leaseUntil;
   }
   return e;
 }
@@ -62,59 +66,52 @@ function fromEntity(e: Record<string, unknown>): Manifest {
     acknowledgedThrough: num('acknowledgedThrough') ?? 0,
     acknowledgedAt: str('acknowledgedAt'),
     acknowledgedBy: str('acknowledgedBy'),
-    ackAppliedThrough: num('ackAppliedThrough') ?? 0,
+    // `ackAppliedThrough` is the name releases before 0.2 stored it under; a Replace of the manifest writes the new one.
+    exportedThrough: num('exportedThrough') ?? num('ackAppliedThrough') ?? 0,
+    ...(num('upgradeFound') !== undefined
+      ? { upgrade: { found: num('upgradeFound')!, by: str('upgradeBy'), leaseUntil: str('upgradeLeaseUntil') } }
+      : {}),
   };
 }
 
+/** The manifests and the day index: one point read per manifest, conditional writes, one partition query per list. */
 export class ManifestStore {
-  constructor(
-    private readonly table: TableClient,
-    private readonly timeoutMs: number,
-  ) {}
+  constructor(private readonly store: ExportStore) {}
 
-  /** One point read; undefined when the day has no manifest (yet). */
+  /** One point read; undefined when the day has no manifest (yet). The one read path of a manifest. */
   async read(date: string, signal?: AbortSignal): Promise<StoredManifest | undefined> {
-    try {
-      const e = await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-        this.table.getEntity<Record<string, unknown>>(date, MANIFEST_ROW, { abortSignal }),
-      );
-      return { manifest: fromEntity(e), etag: e.etag };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const e = await this.store.get<Record<string, unknown>>(date, MANIFEST_ROW, undefined, signal);
+    return e && { manifest: fromEntity({ ...e, partitionKey: date }), etag: e.etag };
   }
 
   /** Conditional on the etag read: a 412 means another writer moved it. Returns the new etag. */
-  async replace(m: Manifest, etag: string, signal?: AbortSignal): Promise<string> {
-    const res = await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-      this.table.updateEntity(manifestEntity(m), 'Replace', { etag, abortSignal }),
-    );
-    return res.etag ?? etag;
+  replace(m: Manifest, etag: string, signal?: AbortSignal): Promise<string> {
+    return this.store.update(manifestEntity(m), 'Replace', etag, signal);
   }
 
   /** Create only: a 409 means another writer created it first. */
-  async create(m: Manifest, signal?: AbortSignal): Promise<string> {
-    const res = await withDeadline(this.timeoutMs, signal, (abortSignal) => this.table.createEntity(manifestEntity(m), { abortSignal }));
-    return res.etag ?? '';
+  create(m: Manifest, signal?: AbortSignal): Promise<string> {
+    return this.store.create(manifestEntity(m), signal);
   }
 
-  /** Records that `date` has a manifest (before the manifest is created: an index row without one is skipped, never the reverse). */
-  async index(date: string, closed: boolean, signal?: AbortSignal): Promise<void> {
-    await withDeadline(this.timeoutMs, signal, (abortSignal) =>
-      this.table.upsertEntity({ partitionKey: INDEX_PARTITION, rowKey: date, closed }, 'Replace', { abortSignal }),
-    );
+  /**
+   * Records that `date` has a manifest (before the manifest is created: an
+   * index row without one is skipped, never the reverse), and whether it is
+   * closed and whether its legacy rows are still being numbered.
+   */
+  async index(date: string, state: { closed?: boolean; upgrading?: boolean }, signal?: AbortSignal): Promise<void> {
+    await this.store.upsert({ partitionKey: INDEX_PARTITION, rowKey: date, ...state }, 'Merge', signal);
   }
 
   /** Days in the index from `from` to `to` (one partition query); `openOnly` leaves out days marked closed. */
-  async indexedDays(from: string, to: string, opts: { openOnly?: boolean } = {}, signal?: AbortSignal): Promise<string[]> {
-    const filter = opts.openOnly
-      ? odata`PartitionKey eq ${INDEX_PARTITION} and RowKey ge ${from} and RowKey le ${to} and closed eq false`
-      : odata`PartitionKey eq ${INDEX_PARTITION} and RowKey ge ${from} and RowKey le ${to}`;
-    return withDeadline(this.timeoutMs * 4, signal, async (abortSignal) => {
-      const days: string[] = [];
-      for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] }, abortSignal })) days.push(e.rowKey!);
-      return days;
-    });
+  async indexedDays(
+    from: string,
+    to: string,
+    opts: { openOnly?: boolean; upgradingOnly?: boolean } = {},
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const range = odata`PartitionKey eq ${INDEX_PARTITION} and RowKey ge ${from} and RowKey le ${to}`;
+    const filter = opts.openOnly ? `${range} and closed eq false` : opts.upgradingOnly ? `${range} and upgrading eq true` : range;
+    return (await this.store.list<object>({ filter, select: ['RowKey'] }, signal)).map((e) => e.rowKey!);
   }
 }

@@ -22,8 +22,22 @@ export interface Manifest {
   acknowledgedThrough: number;
   acknowledgedAt?: string;
   acknowledgedBy?: string;
-  /** Rows 1..ackAppliedThrough have had their expenses moved to `exported` (background progress). */
-  ackAppliedThrough: number;
+  /** Rows 1..exportedThrough have had their expenses moved to `exported` (the acknowledgement's background progress). */
+  exportedThrough: number;
+  /**
+   * Present while rows an earlier release wrote without a seq are being
+   * numbered (src/export/legacy/): the whole day is not served until they
+   * all are, so that no pull takes part of such a day for all of it.
+   */
+  upgrade?: UpgradeState;
+}
+
+export interface UpgradeState {
+  /** Rows without seq found by the numbering's last scan (0: not scanned yet). */
+  found: number;
+  /** Who numbers it, and until when its lease holds (ISO); another instance takes over after that. */
+  by?: string;
+  leaseUntil?: string;
 }
 
 export type DayState = 'open' | 'closed' | 'late';
@@ -37,7 +51,7 @@ export const emptyManifest = (date: string): Manifest => ({
   rowCount: 0,
   totals: {},
   acknowledgedThrough: 0,
-  ackAppliedThrough: 0,
+  exportedThrough: 0,
 });
 
 /** A row's amount in exact minor units of its currency. Rows are written by us, so a bad one is a bug worth stopping for. */

@@ -1,11 +1,11 @@
-import { odata, type TableClient, type TableEntityQueryOptions } from '@azure/data-tables';
-import type { Logger } from 'pino';
-import { SeqOutOfRangeError, SnapshotIncompleteError } from './errors';
-import { readPages, type Page } from './export-pages';
+import { odata, type TableEntityQueryOptions } from '@azure/data-tables';
+import { DayUpgradingError, SeqOutOfRangeError, SnapshotIncompleteError } from './errors';
+import type { Page } from './export-pages';
 import { EXPORT_SELECT, type ExportRecord } from './export-row';
+import type { ExportStore } from './export-store';
+import type { LegacyRows } from './legacy/legacy-rows';
 import { dayState, decodeTotals, emptyManifest, subtractTotals, type DayState, type Manifest, type Totals } from './manifest';
-import { ROWS_END } from './manifest-store';
-import type { Sequencer } from './sequencer';
+import { ROWS_END, type ManifestStore, type StoredManifest } from './manifest-store';
 
 /** A row as the file needs it: its cells, and its seq (absent only on a row an earlier release wrote and nobody numbered yet). */
 export type FileRecord = ExportRecord & { seq?: number };
@@ -49,14 +49,26 @@ export function fileQuery(date: string, range: { after: number; through: number 
   return query;
 }
 
-/** Reads named snapshots of a day for ExportTable (the table's owner, which hands it the client). */
+/** Reads named snapshots of a day for ExportTable (the table's owner, which hands it its storage layer). */
 export class SnapshotReader {
   constructor(
-    private readonly table: TableClient,
-    private readonly timeoutMs: number,
-    private readonly sequencer: Sequencer,
-    private readonly logger: Logger,
+    private readonly store: ExportStore,
+    private readonly manifests: ManifestStore,
+    private readonly legacy: Pick<LegacyRows, 'adopt' | 'found'>,
   ) {}
+
+  /**
+   * The manifest a snapshot is named from: one point read (a day without
+   * one is empty, unless an earlier release wrote it). The whole of a day
+   * whose legacy rows are still being numbered is refused (DayUpgradingError),
+   * at once: a pull never waits for numbering, and never gets part of such a day.
+   */
+  async manifest(date: string, whole: boolean, signal?: AbortSignal): Promise<StoredManifest | undefined> {
+    const stored = (await this.manifests.read(date, signal)) ?? (await this.legacy.adopt(date, signal));
+    const up = stored?.manifest.upgrade;
+    if (whole && up) throw new DayUpgradingError(date, { numbered: stored.manifest.seq, found: up.found });
+    return stored;
+  }
 
   /**
    * Names rows (after, through] of a day: by default all of them (through =
@@ -65,7 +77,7 @@ export class SnapshotReader {
    * running totals its rows carry, all written with the rows themselves.
    */
   async snapshot(date: string, range: { after?: number; through?: number }, signal?: AbortSignal): Promise<Snapshot> {
-    const stored = await this.sequencer.manifest(date, signal);
+    const stored = await this.manifest(date, range.through === undefined, signal);
     const m = stored?.manifest ?? emptyManifest(date);
     const through = range.through ?? m.seq;
     const after = range.after ?? 0;
@@ -83,15 +95,21 @@ export class SnapshotReader {
       totals,
       state: dayState(m),
       manifest: m,
-      pages: (s) => this.snapshotPages(date, after, through, s),
+      pages: (s) => this.snapshotPages(date, after, through, range.through === undefined, s),
     };
   }
 
-  private async *snapshotPages(date: string, after: number, through: number, signal?: AbortSignal): AsyncGenerator<ExportPage> {
+  private async *snapshotPages(
+    date: string,
+    after: number,
+    through: number,
+    whole: boolean,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ExportPage> {
     let count = 0;
     let unnumbered = 0;
     if (through > after) {
-      for await (const page of readPages<FileRecord>(this.table, fileQuery(date, { after, through }), this.timeoutMs, signal)) {
+      for await (const page of this.store.pages<FileRecord>(fileQuery(date, { after, through }), signal)) {
         const kept = page.filter((r) => {
           if (typeof r.seq === 'number') return r.seq > after && r.seq <= through; // rows landing while we stream wait for the next pull
           unnumbered++;
@@ -102,9 +120,10 @@ export class SnapshotReader {
       }
     }
     if (unnumbered > 0) {
-      // An instance of the previous release wrote them (a rolling upgrade): number them now, for the next pull.
-      this.logger.warn({ date, rows: unnumbered }, 'export rows without seq found while streaming; numbering them for the next pull');
-      void this.sequencer.sequence(date).catch((err: unknown) => this.logger.error({ err, date }, 'numbering rows without seq failed'));
+      // An instance of an earlier release wrote them (a rolling upgrade): they are numbered in the background,
+      // and until then this is not the whole day, so a pull of the whole day is cut, never ended cleanly.
+      this.legacy.found(date);
+      if (whole) throw new SnapshotIncompleteError(date, through - after, count, unnumbered);
     }
     if (count !== through - after) throw new SnapshotIncompleteError(date, through - after, count);
   }
@@ -113,7 +132,7 @@ export class SnapshotReader {
   private async totalsThrough(date: string, seq: number, signal?: AbortSignal): Promise<Totals> {
     if (seq === 0) return {};
     const query = { filter: odata`PartitionKey eq ${date} and RowKey lt ${ROWS_END} and seq eq ${seq}`, select: ['totalsThrough'] };
-    for await (const page of readPages<{ totalsThrough?: string }>(this.table, query, this.timeoutMs, signal)) {
+    for await (const page of this.store.pages<{ totalsThrough?: string }>(query, signal)) {
       if (page[0]) return decodeTotals(page[0].totalsThrough);
     }
     throw new SnapshotIncompleteError(date, seq, seq - 1);

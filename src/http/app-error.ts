@@ -25,6 +25,7 @@ export const ERROR_STATUS = {
   too_many_requests: 429,
   internal: 500,
   storage_unavailable: 503,
+  day_upgrading: 503,
   shutting_down: 503,
 } as const;
 
@@ -35,7 +36,13 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { headers?: Record<string, string>; errors?: unknown[]; cause?: unknown } = {},
+    readonly extra: {
+      headers?: Record<string, string>;
+      errors?: unknown[];
+      /** RFC 9457 extension members, beside `code` (e.g. an upgrade's progress). */
+      members?: Record<string, unknown>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, { cause: extra.cause });
     this.name = 'AppError';

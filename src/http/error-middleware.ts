@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, ERROR_STATUS, PROBLEM_BASE, type ErrorCode } from './app-error';
 import { isTransientStorageError } from '../storage/errors';
 import { ConcurrentChangeError, ExpenseNotFoundError, TransitionRefusedError } from '../expenses/errors';
-import { SeqOutOfRangeError } from '../export/errors';
+import { DayUpgradingError, SeqOutOfRangeError } from '../export/errors';
 import { ResultFileError } from '../results/result-file';
 import { IdempotencyError } from '../results/results-import';
 
@@ -29,6 +29,7 @@ const TITLES: Record<ErrorCode, string> = {
   too_many_requests: 'Too many requests',
   internal: 'Internal error',
   storage_unavailable: 'Storage unavailable',
+  day_upgrading: 'Day being upgraded',
   shutting_down: 'Shutting down',
 };
 
@@ -84,6 +85,10 @@ function fromDomainError(err: unknown): AppError | undefined {
   if (err instanceof ExpenseNotFoundError) return new AppError('not_found', err.message);
   if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError) return new AppError('conflict', err.message);
   if (err instanceof SeqOutOfRangeError) return new AppError('seq_out_of_range', err.message);
+  if (err instanceof DayUpgradingError) {
+    // Numbering runs at hundreds to thousands of rows a second: a few seconds is the right pace to ask again.
+    return new AppError('day_upgrading', err.message, { headers: { 'Retry-After': '5' }, members: { progress: err.progress } });
+  }
   if (err instanceof ResultFileError) return new AppError(err.code, err.message);
   if (err instanceof IdempotencyError) {
     return new AppError(err.code, err.message, err.retryAfterSec ? { headers: { 'Retry-After': String(err.retryAfterSec) } } : {});
@@ -104,6 +109,7 @@ export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, i
       detail: err.message,
       ...(instance ? { instance } : {}),
       ...(err.extra.errors ? { errors: err.extra.errors } : {}),
+      ...err.extra.members,
     });
 }
 

@@ -71,6 +71,11 @@ function registerMetrics(opts: { defaultMetrics?: boolean }) {
       help: 'Appends retried because another writer moved the day manifest first (HTTP 412)',
       registers,
     }),
+    legacyRowsNumbered: new Counter({
+      name: 'export_legacy_rows_numbered_total',
+      help: 'Export rows written by an earlier release without a seq, numbered by this instance (the upgrade to numbered rows)',
+      registers,
+    }),
   };
 }
 

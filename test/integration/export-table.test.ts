@@ -1,20 +1,17 @@
 /**
  * The export table's owner against a real Azurite: seqs and the manifest in
  * one entity-group transaction, the 409 and 412 paths, group commit and its
- * fallback, competing writers, and the upgrade of rows without seq.
+ * fallback and competing writers (the upgrade of rows without seq: legacy-upgrade.test.ts).
  */
 import type { TableClient } from '@azure/data-tables';
 import pino from 'pino';
 import { ExportTable } from '../../src/export/export-table';
 import { dayState } from '../../src/export/manifest';
 import { mapLimit } from '../../src/map-limit';
-import { seedLegacyRows, testClients, testExportRow, type TestRow } from '../support/storage';
+import { testClients, testExportRow } from '../support/storage';
 
 const silent = pino({ level: 'silent' });
 const row = testExportRow;
-const legacy =
-  (date: string) =>
-  (i: number): TestRow => ({ ...row(date, `legacy-${String(i).padStart(4, '0')}`, `${i + 1}.00`) });
 
 let table: TableClient;
 let conflicts = 0;
@@ -151,67 +148,3 @@ describe('entity-group transactions fail whole (Azurite had bugs here: asserted 
     expect((await stored(date)).map((r) => r.rowKey)).toEqual(['first', 'second']);
   });
 });
-
-describe('upgrade of rows without seq (written by the previous release)', () => {
-  test('the first touch numbers them in RowKey order and builds the manifest; three instances at once number each row once', async () => {
-    const date = '2026-01-20';
-    await seedLegacyRows(table, date, 250, legacy(date));
-    const results = await Promise.all([owner(), owner(), owner()].map((o) => o.manifest(date)));
-    for (const r of results) expect(r?.manifest.seq).toBe(250);
-    const rows = await stored(date);
-    expect(rows.map((r) => [r.rowKey, r.seq, r.expenseId])).toEqual(
-      Array.from({ length: 250 }, (_, i) => [`legacy-${String(i).padStart(4, '0')}`, i + 1, `legacy-${String(i).padStart(4, '0')}`]),
-    );
-    // 1.00 + 2.00 + … + 250.00
-    expect((await t.manifest(date))!.manifest).toMatchObject({ rowCount: 250, totals: { USD: 3_137_500n } });
-    expect(await t.sequence(date)).toBe(0); // twice is harmless
-  });
-
-  test('rows an old instance writes after the new release took over (rolling upgrade) are numbered next, never lost', async () => {
-    const date = '2026-01-21';
-    await t.append(row(date, 'new-1'));
-    await seedLegacyRows(table, date, 2, (i) => ({ ...legacy(date)(i), expenseId: `old-${i}` }));
-    // A full pull finds them and numbers them for the next one.
-    const snap = await t.snapshot(date, {});
-    let streamed = 0;
-    for await (const page of snap.pages()) streamed += page.length;
-    expect(streamed).toBe(1);
-    const numbered = await waitForSeq(date, 3);
-    expect(numbered.map((r) => [r.rowKey, r.seq])).toEqual([
-      ['new-1', 1],
-      ['old-0', 2],
-      ['old-1', 3],
-    ]);
-  });
-
-  test('a consumer whose row an old instance wrote already (409) numbers that row at once', async () => {
-    const date = '2026-01-22';
-    await t.append(row(date, 'n1'));
-    await seedLegacyRows(table, date, 1, () => ({ ...legacy(date)(0), expenseId: 'shared' }));
-    expect(await t.append(row(date, 'shared'))).toEqual({ outcome: 'already-present' });
-    expect((await stored(date)).find((r) => r.rowKey === 'shared')?.seq).toBe(2);
-  });
-
-  test('the start-up step finds the days of the previous release with one scan, once', async () => {
-    const clients = await testClients();
-    const fresh = new ExportTable(clients.exports, 5000, { logger: silent });
-    await seedLegacyRows(clients.exports, '2025-12-30', 3, legacy('2025-12-30'));
-    await seedLegacyRows(clients.exports, '2025-12-31', 2, legacy('2025-12-31'));
-    await fresh.append(row('2026-01-01', 'already-new'));
-    expect(await fresh.upgrade()).toEqual({ scanned: true, days: 2, numbered: 5 });
-    expect((await fresh.days('2025-12-01', '2026-01-31')).map((m) => [m.date, m.seq])).toEqual([
-      ['2025-12-30', 3],
-      ['2025-12-31', 2],
-      ['2026-01-01', 1],
-    ]);
-    expect(await fresh.upgrade()).toEqual({ scanned: false, days: 0, numbered: 0 });
-  });
-});
-
-async function waitForSeq(date: string, seq: number) {
-  for (let i = 0; i < 100; i++) {
-    if ((await t.manifest(date))?.manifest.seq === seq) return stored(date);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${date} never reached seq ${seq}`);
-}

@@ -32,9 +32,10 @@ beforeAll(async () => {
     exportRow('c-3', '＠SUM(A1)', '1200', 'JPY'),
     exportRow('d-4', '-2+3'),
   ];
-  for (const r of rows) await s.clients.exports.createEntity(r);
+  // Written as the consumer writes them (numbered, with the manifest): this file is about the CSV.
+  for (const r of rows) await s.exportTable.append({ ...r, expenseId: r.rowKey, attempt: 1 });
   // A neighbouring partition must not leak into the file.
-  await s.clients.exports.createEntity({ ...exportRow('z-9', 'Other day'), partitionKey: '2026-03-05' });
+  await s.exportTable.append({ ...exportRow('z-9', 'Other day'), partitionKey: '2026-03-05', expenseId: 'z-9', attempt: 1 });
 });
 
 describe('GET /exports/:date', () => {
