@@ -35,7 +35,7 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { headers?: Record<string, string>; errors?: unknown[]; cause?: unknown } = {},
+    readonly extra: { headers?: Record<string, string | string[]>; errors?: unknown[]; cause?: unknown } = {},
   ) {
     super(message, { cause: extra.cause });
     this.name = 'AppError';
