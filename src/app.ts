@@ -48,6 +48,8 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
+      // Who made the request (a Basic user, or `app:<client id>/<object id>` for a token), never the credential.
+      customProps: (req) => (req.principal ? { principal: req.principal.name } : {}),
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     }),
   );
