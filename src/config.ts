@@ -124,6 +124,8 @@ export const envSchema = z.object({
   ),
   ENTRA_CLOCK_SKEW_S: int(60, 0, 300),
   ENTRA_JWKS_COOLDOWN_S: int(60, 1, 3600),
+  EXPENSE_EXPORT_URL: opt.pipe(z.url().optional()),
+  EXPENSE_EXPORT_TOKEN: opt,
   METRICS_TOKEN: opt.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   TRUST_PROXY: opt,
   TLS_CERT_FILE: opt,
