@@ -83,10 +83,15 @@ export class IssuerKeys {
       return await this.local!(header, token);
     } catch (err) {
       if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
-      if (this.now() - this.lastRefetchAt < this.o.cooldownMs) throw err;
-      this.lastRefetchAt = this.now();
+      // A fetch already under way (tokens arriving together during a rotation) is waited for, not repeated.
+      let loading = this.inflight;
+      if (!loading) {
+        if (this.now() - this.lastRefetchAt < this.o.cooldownMs) throw err;
+        this.lastRefetchAt = this.now();
+        loading = this.load();
+      }
       try {
-        await this.load();
+        await loading;
       } catch {
         this.o.logger.error(
           { kid: header.kid, discoveryUrl: this.o.discoveryUrl },
