@@ -140,6 +140,22 @@ describe('throttling', () => {
   });
 });
 
+test('ES256 is accepted only when ENTRA_ALGORITHMS lists it', async () => {
+  const ec = await newSigningKey('ES256');
+  await issuer.rotate([issuer.key, ec]);
+  try {
+    const token = await issuer.sign({}, { key: ec, alg: 'ES256' });
+    const strict = await appWith();
+    const res = await request(strict).get(`/exports/${DATE}`).set('Authorization', bearer(token));
+    expect(res.status).toBe(401);
+    expect(challenges(res)[1]).toMatch(/error_description="The token signing algorithm is not accepted"/);
+    const open = await appWith({ algorithms: ['RS256', 'ES256'] });
+    await request(open).get(`/exports/${DATE}`).set('Authorization', bearer(token)).expect(200);
+  } finally {
+    await issuer.rotate([issuer.key]);
+  }
+});
+
 test('the audience may be the client id instead of the App ID URI', async () => {
   const app = await appWith({ audiences: ['8d1c0f2e-3b7a-4c55-9a0e-2f6d4b1e7c90'] });
   await request(app)
