@@ -48,6 +48,8 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
+      // Who made the request (a Basic user, or `app:<client id>/<object id>` for a token), never the credential.
+      customProps: (req) => (req.principal ? { principal: req.principal.name } : {}),
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     }),
   );
@@ -63,7 +65,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
     next();
   });
 
-  const guard = createGuard({ authenticator: s.authenticator, metricsToken: s.config.METRICS_TOKEN });
+  const guard = createGuard({ authenticator: s.authenticator, metricsToken: s.config.METRICS_TOKEN, bearer: s.bearer });
   const validate = OpenApiValidator.middleware({
     // A deep copy: the validator mutates the document it is given.
     apiSpec: structuredClone(loadOpenApi().doc) as never,
@@ -73,7 +75,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
     ignoreUndocumented: true,
   }) as unknown as RequestHandler[];
 
-  app.use(healthRouter({ probe: s.probe, consumer: s.consumer }));
+  app.use(healthRouter({ probe: s.probe, consumer: s.consumer, bearer: s.bearer }));
   app.use(docsRouter());
   app.use(metricsRouter({ guard, registry: s.metrics.registry }));
   app.use(resultsRouter({ guard, results: s.results })); // before the JSON parser: it streams its own body

@@ -54,6 +54,11 @@ program
   .option('--through <seq>', 'only rows 1..seq: the same bytes every time (default: the day as it stands)', seqNumber)
   .option('--after <seq>', 'only rows after seq (what landed since a pull of rows 1..seq)', seqNumber)
   .option('--out <file>', 'write to this file (complete or not at all) instead of stdout')
+  .option('--url <server>', 'pull it from this running server over HTTP instead of storage (default: EXPENSE_EXPORT_URL)')
+  .option(
+    '--token <jwt>',
+    'with --url: the bearer token to send, e.g. from Entra ID (default: EXPENSE_EXPORT_TOKEN; visible in ps, prefer the variable)',
+  )
   .action(run(async () => (await import('./cli/export')).exportCommand));
 
 program

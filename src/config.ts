@@ -1,6 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseUsers, type User } from './auth/users';
+import {
+  BEARER_ALGORITHMS,
+  DEFAULT_ROLE_MAP,
+  ENTRA_DISCOVERY_TEMPLATE,
+  discoveryUrls,
+  list,
+  parseRoleMap,
+  type BearerAlgorithm,
+  type BearerSettings,
+} from './auth/bearer-settings';
 
 /**
  * The only place that reads process.env. Every problem is reported at once,
@@ -100,6 +110,22 @@ export const envSchema = z.object({
   AUTH_MAX_FAILURES: int(10, 1, 10000),
   AUTH_MAX_FAILURES_PER_ADDRESS: int(100, 1, 1_000_000),
   AUTH_FAILURE_WINDOW_S: int(900, 1, 86400),
+  ENTRA_TENANT_IDS: opt,
+  ENTRA_AUDIENCES: opt,
+  ENTRA_ALLOWED_CLIENT_IDS: opt,
+  ENTRA_ROLE_MAP: opt,
+  ENTRA_DISCOVERY_URL: str(ENTRA_DISCOVERY_TEMPLATE).pipe(
+    z.string().refine((u) => discoveryUrlProblem(u) === undefined, { message: 'expected an https URL (http only on loopback)' }),
+  ),
+  ENTRA_ALGORITHMS: str('RS256').pipe(
+    z.string().refine((v) => list(v).length > 0 && list(v).every((a) => (BEARER_ALGORITHMS as readonly string[]).includes(a)), {
+      message: `expected a comma-separated list of ${BEARER_ALGORITHMS.join(', ')} (none and HMAC are never accepted)`,
+    }),
+  ),
+  ENTRA_CLOCK_SKEW_S: int(60, 0, 300),
+  ENTRA_JWKS_COOLDOWN_S: int(60, 1, 3600),
+  EXPENSE_EXPORT_URL: opt.pipe(z.url().optional()),
+  EXPENSE_EXPORT_TOKEN: opt,
   METRICS_TOKEN: opt.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   TRUST_PROXY: opt,
   TLS_CERT_FILE: opt,
@@ -109,6 +135,56 @@ export const envSchema = z.object({
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+/** Keys and tokens travel over TLS; plain http only to a provider on this machine (the tests' OpenID provider). */
+function discoveryUrlProblem(template: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(template.replaceAll('{tenant}', 'tenant'));
+  } catch {
+    return 'not a URL';
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return undefined;
+  return 'not https';
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The bearer settings, or undefined when ENTRA_AUDIENCES is unset (Basic only). Problems are appended. */
+function bearerSettings(env: Env, problems: string[]): BearerSettings | undefined {
+  const tenantIds = list(env.ENTRA_TENANT_IDS);
+  const audiences = list(env.ENTRA_AUDIENCES);
+  const allowed = list(env.ENTRA_ALLOWED_CLIENT_IDS);
+  for (const t of tenantIds) {
+    // `common`, `organizations` or a domain would let any tenant's tokens in, or fail the `tid` check.
+    if (!GUID.test(t)) problems.push(`ENTRA_TENANT_IDS: "${t}" is not a tenant id (a GUID, as in the Entra admin center)`);
+  }
+  let roleMap: BearerSettings['roleMap'] = { ...DEFAULT_ROLE_MAP };
+  if (env.ENTRA_ROLE_MAP) {
+    const parsed = parseRoleMap(env.ENTRA_ROLE_MAP);
+    if (parsed.ok) roleMap = parsed.value;
+    else problems.push(...parsed.problems.map((p) => `ENTRA_ROLE_MAP: ${p}`));
+  }
+  if (audiences.length === 0) {
+    const set = (['ENTRA_TENANT_IDS', 'ENTRA_ALLOWED_CLIENT_IDS', 'ENTRA_ROLE_MAP'] as const).filter((k) => env[k]);
+    if (set.length > 0) problems.push(`ENTRA_AUDIENCES: required when ${set.join(', ')} is set (the App ID URI and/or the client id)`);
+    return undefined;
+  }
+  if (env.ENTRA_DISCOVERY_URL.includes('{tenant}') && tenantIds.length === 0) {
+    problems.push('ENTRA_TENANT_IDS: required: ENTRA_DISCOVERY_URL names {tenant}');
+  }
+  return {
+    tenantIds,
+    audiences,
+    allowedClientIds: allowed.length > 0 ? allowed : undefined,
+    roleMap,
+    discoveryUrls: discoveryUrls(env.ENTRA_DISCOVERY_URL, tenantIds),
+    algorithms: list(env.ENTRA_ALGORITHMS) as BearerAlgorithm[],
+    clockSkewSec: env.ENTRA_CLOCK_SKEW_S,
+    refetchCooldownSec: env.ENTRA_JWKS_COOLDOWN_S,
+  };
+}
 
 /** Variables for the test suite only, kept out of the operators' configuration table (docs/development.md names them). */
 export const TEST_ONLY_VARIABLES: ReadonlySet<keyof Env> = new Set(['FAULT_CRASH_AT']);
@@ -122,6 +198,8 @@ export interface Config extends Env {
   storage: StorageSource;
   poisonQueue: string;
   users: User[];
+  /** Bearer tokens (Entra ID) beside Basic; undefined when ENTRA_AUDIENCES is unset. */
+  bearer?: BearerSettings;
 }
 
 export class ConfigError extends Error {
@@ -185,10 +263,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, opts: LoadOp
     else problems.push(...result.problems.map((p) => `${usersVar}: ${p}`));
   }
 
+  const bearer = bearerSettings(env, problems);
   const storage = storageSource(env);
-  if ((opts.requireUsers ?? true) && storage.kind !== 'embedded' && users.length === 0 && usersJson === undefined) {
-    problems.push('AUTH_USERS: no users configured; set AUTH_USERS or AUTH_USERS_FILE (required unless storage is the embedded Azurite)');
+  if ((opts.requireUsers ?? true) && storage.kind !== 'embedded' && users.length === 0 && usersJson === undefined && !bearer) {
+    problems.push(
+      'AUTH_USERS: no users configured; set AUTH_USERS or AUTH_USERS_FILE, or ENTRA_AUDIENCES for bearer tokens (required unless storage is the embedded Azurite)',
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...env, storage, poisonQueue: `${env.APPROVALS_QUEUE}-poison`, users };
+  return { ...env, storage, poisonQueue: `${env.APPROVALS_QUEUE}-poison`, users, bearer };
 }

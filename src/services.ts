@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { readFileSync } from 'node:fs';
 import type { Config } from './config';
 import { Authenticator } from './auth/authenticator';
+import { BearerVerifier } from './auth/bearer-verifier';
 import type { User } from './auth/users';
 import type { BackgroundTask } from './background/task';
 import { ApprovalService } from './expenses/approval';
@@ -48,6 +49,7 @@ export type ServiceConfig = Pick<
   | 'EXPORT_MAX_CONCURRENT'
   | 'EXPORT_MAX_CONCURRENT_PER_USER'
   | 'METRICS_TOKEN'
+  | 'bearer'
   | 'EXPORT_CLOSE_GRACE_MS'
   | 'EXPORT_CLOSE_INTERVAL_MS'
   | 'ACK_APPLY_INTERVAL_MS'
@@ -169,6 +171,8 @@ export function createServices(
     maxFailuresPerAddress: config.AUTH_MAX_FAILURES_PER_ADDRESS,
     failureWindowSec: config.AUTH_FAILURE_WINDOW_S,
   });
+  // No I/O until the first token or /readyz: the issuer's keys are fetched then.
+  const bearer = config.bearer ? new BearerVerifier(config.bearer, logger.child({ component: 'bearer' })) : undefined;
   const probe = new StorageProbe(queues.main);
   const depths = new QueueDepthMonitor(queues, metrics, logger.child({ component: 'queue-depth' }));
   const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
@@ -191,6 +195,7 @@ export function createServices(
     consumer,
     sweeper,
     authenticator,
+    bearer,
     probe,
     depths,
     version,

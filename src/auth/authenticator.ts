@@ -98,6 +98,21 @@ export class Authenticator {
     return { ok: false };
   }
 
+  /**
+   * The per-address budget, for failures of other schemes (bearer tokens).
+   * They count only against the address, never against a name, so they never
+   * lock out a Basic user elsewhere; a valid token is checked before this, so a
+   * blocked address never refuses one.
+   */
+  async addressBlockedFor(client: string): Promise<number> {
+    const r = await this.byAddress.get(client);
+    return r && r.consumedPoints >= this.byAddress.points ? Math.ceil(r.msBeforeNext / 1000) : 0;
+  }
+
+  async countAddressFailure(client: string): Promise<void> {
+    await this.byAddress.penalty(client, 1);
+  }
+
   /** Bounded: past cacheMax the oldest entry goes (re-verifying moves an entry to the end). */
   private remember(key: string, user: User, now: number): void {
     this.cache.delete(key);

@@ -4,6 +4,7 @@ import { Passport } from 'passport';
 import { BasicStrategy } from 'passport-http';
 import { AppError } from '../http/app-error';
 import type { Authenticator } from './authenticator';
+import type { BearerVerifier } from './bearer-verifier';
 import { rolesOf, type RouteKey } from './route-roles';
 import type { User } from './users';
 
@@ -14,7 +15,11 @@ declare module 'express-serve-static-core' {
 }
 
 export const REALM = 'expense-export';
-const CHALLENGE = { 'WWW-Authenticate': `Basic realm="${REALM}", charset="UTF-8"` };
+const BASIC_CHALLENGE = `Basic realm="${REALM}", charset="UTF-8"`;
+
+/** RFC 6750 §3: no error attribute when the request carried no token. Descriptions are our fixed texts, never the token. */
+const bearerChallenge = (error?: 'invalid_token' | 'insufficient_scope', description?: string) =>
+  `Bearer realm="${REALM}"${error ? `, error="${error}", error_description="${description}"` : ''}`;
 
 class RateLimited extends Error {
   constructor(readonly retryAfterSec: number) {
@@ -28,10 +33,31 @@ export interface GuardOptions {
   authenticator: Authenticator;
   /** Optional bearer token that also opens GET /metrics (for Prometheus scrapers). */
   metricsToken?: string;
+  /** Bearer tokens (Entra ID) beside Basic, when configured (ENTRA_AUDIENCES). */
+  bearer?: BearerVerifier;
 }
 
-/** Builds `guard(routeKey)`: Basic auth (sessions off) plus the route's roles from ROUTE_ROLES. */
+/**
+ * Builds `guard(routeKey)`: Basic auth (sessions off), or a bearer token when
+ * configured, plus the route's roles from ROUTE_ROLES. Every 401 offers every
+ * scheme the server accepts, one WWW-Authenticate header each.
+ */
 export function createGuard(opts: GuardOptions): (key: RouteKey) => RequestHandler {
+  const unauthorized = (message: string, bearerError?: string) =>
+    new AppError('unauthorized', message, {
+      headers: {
+        'WWW-Authenticate': opts.bearer
+          ? [BASIC_CHALLENGE, bearerChallenge(bearerError ? 'invalid_token' : undefined, bearerError)]
+          : BASIC_CHALLENGE,
+      },
+    });
+  const forbidden = (message: string, bearer: boolean) =>
+    new AppError('forbidden', message, bearer ? { headers: { 'WWW-Authenticate': bearerChallenge('insufficient_scope', message) } } : {});
+  const tooMany = (retryAfterSec: number) =>
+    new AppError('too_many_requests', 'Too many failed sign-in attempts; try again later.', {
+      headers: { 'Retry-After': String(retryAfterSec) },
+    });
+
   const passport = new Passport();
   passport.use(
     new BasicStrategy({ passReqToCallback: true, realm: REALM }, (req, name, password, done) => {
@@ -58,20 +84,39 @@ export function createGuard(opts: GuardOptions): (key: RouteKey) => RequestHandl
           return next();
         }
       }
+      const bearerToken = opts.bearer ? /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1] : undefined;
+      if (opts.bearer && bearerToken !== undefined) {
+        const client = req.ip ?? 'unknown';
+        opts.bearer
+          .verify(bearerToken)
+          .then(async (outcome) => {
+            if (outcome.ok) {
+              req.principal = { name: outcome.principal.name, roles: outcome.principal.roles };
+              if (outcome.principal.roles.some((r) => roles.includes(r))) return next();
+              return next(forbidden(`This operation needs one of the roles: ${roles.join(', ')}.`, true));
+            }
+            req.log.warn({ auth: 'bearer', reason: outcome.reason }, 'bearer token refused');
+            if (outcome.status === 403) return next(forbidden(outcome.description, true));
+            // Counted against the address only (never a name), and only after the token failed: a valid token is never throttled.
+            const blocked = await opts.authenticator.addressBlockedFor(client);
+            if (blocked) return next(tooMany(blocked));
+            await opts.authenticator.countAddressFailure(client);
+            next(unauthorized('A valid bearer token or Basic credentials are required.', outcome.description));
+          })
+          .catch(next);
+        return;
+      }
       const authenticate = passport.authenticate('basic', { session: false }, (err: unknown, user: User | false) => {
-        if (err instanceof RateLimited) {
-          return next(
-            new AppError('too_many_requests', 'Too many failed sign-in attempts; try again later.', {
-              headers: { 'Retry-After': String(err.retryAfterSec) },
-            }),
-          );
-        }
+        if (err instanceof RateLimited) return next(tooMany(err.retryAfterSec));
         if (err) return next(err);
         // One message for unknown user and wrong password: no user enumeration.
-        if (!user) return next(new AppError('unauthorized', 'Valid Basic credentials are required.', { headers: CHALLENGE }));
+        if (!user)
+          return next(
+            unauthorized(opts.bearer ? 'Valid Basic credentials or a bearer token are required.' : 'Valid Basic credentials are required.'),
+          );
         req.principal = { name: user.name, roles: user.roles };
         if (!user.roles.some((r) => roles.includes(r))) {
-          return next(new AppError('forbidden', `This operation needs one of the roles: ${roles.join(', ')}.`));
+          return next(forbidden(`This operation needs one of the roles: ${roles.join(', ')}.`, false));
         }
         next();
       }) as RequestHandler;

@@ -3,6 +3,8 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { csvStringifier, pageStream } from '../export/csv';
 import type { Snapshot } from '../export/export-table';
 import { SeqOutOfRangeError } from '../export/errors';
@@ -43,9 +45,62 @@ function checkOut(out: string): void {
   if (existsSync(target) && statSync(target).isDirectory()) throw new CliError(`--out: ${out} is a directory`);
 }
 
-export async function exportCommand(o: { date: string; out?: string; through?: number; after?: number }): Promise<void> {
+interface ExportOptions {
+  date: string;
+  out?: string;
+  through?: number;
+  after?: number;
+  url?: string;
+  token?: string;
+}
+
+/**
+ * The same file from a running server over HTTP, signed in with a bearer
+ * token (e.g. from Entra ID): for a machine that holds a token but no
+ * storage credentials. The token is sent, never printed.
+ */
+async function pullOverHttp(o: ExportOptions & { url: string }, token: string | undefined): Promise<void> {
+  if (!token) throw new CliError('--url needs a bearer token: --token or EXPENSE_EXPORT_TOKEN');
+  let url: URL;
+  try {
+    url = new URL(`exports/${o.date}`, o.url.endsWith('/') ? o.url : `${o.url}/`);
+  } catch {
+    throw new CliError(`--url: not a URL: ${oneLine(o.url, 100)}`);
+  }
+  if (o.through !== undefined) url.searchParams.set('through', String(o.through));
+  if (o.after !== undefined) url.searchParams.set('after', String(o.after));
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/csv' } });
+  } catch (err) {
+    throw new CliError(
+      `GET ${url.pathname} failed: ${oneLine(((err as Error).cause as Error | undefined)?.message ?? (err as Error).message, 200)}`,
+    );
+  }
+  if (!res.ok || !res.body) {
+    const problem = (await res.json().catch(() => ({}))) as { code?: string; detail?: string };
+    const why = res.headers.get('www-authenticate')?.match(/error_description="([^"]*)"/)?.[1] ?? problem.detail ?? '';
+    throw new CliError(`GET ${url.pathname} answered ${res.status}${problem.code ? ` ${problem.code}` : ''}${why ? `: ${why}` : ''}`);
+  }
+  const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+  if (o.out) {
+    await writeFileAtomically(o.out, async (sink) => {
+      await pipeline(body, sink);
+      return 0;
+    });
+    const rows = res.headers.get('export-row-count') ?? '?';
+    process.stderr.write(`expense-export: wrote ${rows} rows for ${o.date} (seq ..${res.headers.get('export-seq') ?? '?'}) to ${o.out}\n`);
+  } else {
+    await pipeline(body, process.stdout, { end: false });
+  }
+}
+
+export async function exportCommand(o: ExportOptions): Promise<void> {
   const cfg = config({ requireUsers: false });
   if (o.out) checkOut(o.out);
+  const url = o.url ?? cfg.EXPENSE_EXPORT_URL;
+  if (url) return pullOverHttp({ ...o, url }, o.token ?? cfg.EXPENSE_EXPORT_TOKEN);
+  if (o.token) throw new CliError('--token needs --url (or EXPENSE_EXPORT_URL): without a server, the file comes straight from storage');
   await withStorage(cfg, 'export', async ({ services }) => {
     const t = cfg.STORAGE_TIMEOUT_MS;
     try {

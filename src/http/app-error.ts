@@ -37,7 +37,7 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly extra: {
-      headers?: Record<string, string>;
+      headers?: Record<string, string | string[]>;
       errors?: unknown[];
       /** RFC 9457 extension members, beside `code` (e.g. an upgrade's progress). */
       members?: Record<string, unknown>;

@@ -5,6 +5,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { hashPassword } from '../../src/auth/password';
 import { startAzurite, type EmbeddedAzurite } from '../../src/storage/embedded-azurite';
 import { assertBuilt, cli, serve, type Served } from '../support/cli';
+import { AUDIENCE, TENANT, startTestIssuer, type TestIssuer } from '../support/oidc';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, 'artifacts');
@@ -13,6 +14,7 @@ const DATE = '2026-03-14';
 const USER = { name: 'onprem', password: 'e2e password for the docs page' };
 
 let azurite: EmbeddedAzurite | undefined;
+let issuer: TestIssuer | undefined;
 let server: Served | undefined;
 let context: BrowserContext | undefined;
 let profile: string | undefined;
@@ -22,7 +24,11 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (this test never downloads a browser)`);
   // No watchdog: its .js exists only in dist/, and afterAll stops this Azurite.
   azurite = await startAzurite({ inMemory: true, watchdog: false });
+  issuer = await startTestIssuer();
   const env = {
+    ENTRA_AUDIENCES: AUDIENCE,
+    ENTRA_TENANT_IDS: TENANT,
+    ENTRA_DISCOVERY_URL: issuer.discoveryUrl,
     AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
     AUTH_USERS: JSON.stringify([{ name: USER.name, roles: ['exporter'], passwordHash: await hashPassword(USER.password) }]),
     CONSUMER_MAX_IDLE_MS: '200',
@@ -56,6 +62,7 @@ afterAll(async () => {
   await context?.close();
   await server?.stop();
   await azurite?.stop();
+  await issuer?.stop();
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
@@ -117,5 +124,42 @@ test('Swagger UI at /docs: authorize with Basic, try GET /exports/{date}, get 20
     clip: { x: from.x, y: from.y, width: from.width, height: to.y + to.height - from.y },
   });
   expect(existsSync(SCREENSHOT)).toBe(true);
+  expect(errors).toEqual([]);
+});
+
+test('Swagger UI at /docs: authorize with a bearer token (as from Entra ID), and the call carries it', async () => {
+  const token = await issuer!.token('exporter-app');
+  const page = await context!.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${server!.url}/docs`);
+  const op = page.locator('.opblock-get').filter({ has: page.locator('.opblock-summary-path[data-path="/exports/{date}"]') });
+  await op.waitFor({ state: 'visible', timeout: 20_000 });
+
+  await page.locator('.auth-wrapper button.authorize').click();
+  const modal = page.locator('.modal-ux');
+  // The dialog offers Basic, the pasted token, and OAuth2 client credentials.
+  for (const scheme of ['basicAuth', 'bearerToken', 'entraClientCredentials'])
+    await modal.locator('.auth-container').filter({ hasText: scheme }).first().waitFor();
+  await expect(modal.locator('.auth-container').filter({ hasText: 'entraClientCredentials' }).first().innerText()).resolves.toMatch(
+    /clientCredentials/,
+  );
+  const bearerAuth = modal.locator('.auth-container').filter({ hasText: 'bearerToken' }).first();
+  await bearerAuth.locator('input').first().fill(token);
+  await bearerAuth.locator('button.authorize').click();
+  await bearerAuth.getByText('Logout').waitFor();
+  await modal.locator('button.btn-done').first().click();
+  await modal.waitFor({ state: 'detached' });
+
+  await op.locator('.opblock-summary').click();
+  await op.locator('button.try-out__btn').click();
+  await op.locator('tr[data-param-name="date"] input').fill(DATE);
+  const [sent] = await Promise.all([
+    page.waitForRequest((r) => r.url().includes(`/exports/${DATE}`)),
+    op.locator('button.execute').click(),
+  ]);
+  expect(sent.headers().authorization).toBe(`Bearer ${token}`);
+  const live = op.locator('.live-responses-table');
+  await live.locator('.response-col_status', { hasText: '200' }).first().waitFor({ timeout: 20_000 });
+  expect(await live.innerText()).toMatch(/content-type: text\/csv; charset=utf-8/);
   expect(errors).toEqual([]);
 });
