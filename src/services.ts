@@ -17,7 +17,7 @@ import { ImportLedger } from './results/import-ledger';
 import { ResultsImporter } from './results/results-import';
 import { handleApproval, type HandlerDeps, type HandlerResult } from './consumer/export-handler';
 import { QueueConsumer } from './consumer/consumer';
-import { systemClock } from './consumer/clock';
+import { systemClock } from './clock';
 import { classifyFailure } from './consumer/errors';
 import { decodeApproval } from './consumer/message-codec';
 import { PoisonQueue } from './consumer/poison';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { BackgroundTask } from '../background/task';
 import { withDeadline } from '../storage/deadline';
 import { Backoff, retryDelaySec } from './backoff';
-import type { Clock } from './clock';
+import type { Clock } from '../clock';
 import { isExpectedFailure, type FailureKind } from './errors';
 import { MessageLease } from './lease';
 import type { ConsumerQueue, PoisonSink, QueueMessage } from './queue';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { withDeadline } from '../storage/deadline';
 import { isLostLease } from '../storage/errors';
-import type { Clock } from './clock';
+import type { Clock } from '../clock';
 import type { ConsumerQueue, QueueMessage } from './queue';
 
 export interface LeaseOptions {

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock';
 import { withDeadline } from '../storage/deadline';
 import { isPreconditionFailed } from '../storage/errors';
 import { encodeApproval } from '../consumer/message-codec';
@@ -15,7 +16,7 @@ export interface ApprovalDeps {
   queue: QueueSender;
   timeoutMs: number;
   timeZone: string;
-  now?: () => Date;
+  clock?: Clock;
 }
 
 /**
@@ -30,9 +31,9 @@ export interface ApprovalDeps {
  * are harmless because the consumer is idempotent (insert 409 → continue).
  */
 export class ApprovalService {
-  private readonly now: () => Date;
+  private readonly clock: Clock;
   constructor(private readonly d: ApprovalDeps) {
-    this.now = d.now ?? (() => new Date());
+    this.clock = d.clock ?? systemClock;
   }
 
   async approve(id: string, approver: string, signal?: AbortSignal): Promise<{ expense: Expense; enqueued: boolean }> {
@@ -45,7 +46,7 @@ export class ApprovalService {
       if (decision === 'already-approved') return { expense, enqueued: false };
       if (decision === 'refuse') throw new TransitionRefusedError(id, expense.state, 'approved');
 
-      const at = this.now();
+      const at = new Date(this.clock.now());
       const approved: Expense = {
         ...expense,
         state: 'approved',

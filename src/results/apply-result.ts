@@ -1,4 +1,5 @@
 import type { ExpenseStore } from '../expenses/expense-store';
+import { systemClock, type Clock } from '../clock';
 import { hasExportRow, resultDecision } from '../expenses/lifecycle';
 import type { ExportTable } from '../export/export-table';
 import { rowKeyFor } from '../export/export-row';
@@ -25,7 +26,7 @@ export interface LineResult {
 export interface ApplyDeps {
   store: ExpenseStore;
   exportTable: Pick<ExportTable, 'approvalRow'>;
-  now?: () => Date;
+  clock?: Clock;
 }
 
 /**
@@ -84,7 +85,7 @@ export async function applyResultLine(d: ApplyDeps, line: ResultLine, importId: 
           message: line.message,
           amount: lineAmount(line),
           currency: line.currency,
-          appliedAt: (d.now?.() ?? new Date()).toISOString(),
+          appliedAt: new Date((d.clock ?? systemClock).now()).toISOString(),
           importId,
         },
         signal,

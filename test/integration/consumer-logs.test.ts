@@ -5,7 +5,7 @@ import { QueueConsumer } from '../../src/consumer/consumer';
 import { PoisonQueue } from '../../src/consumer/poison';
 import type { HandlerResult } from '../../src/consumer/export-handler';
 import { RetryableError, classifyFailure } from '../../src/consumer/errors';
-import { systemClock } from '../../src/consumer/clock';
+import { systemClock } from '../../src/clock';
 import { AzureQueue } from '../../src/storage/azure-queue';
 import { decodeApproval, encodeApproval } from '../../src/consumer/message-codec';
 import type { ApprovalMessage } from '../../src/expenses/model';

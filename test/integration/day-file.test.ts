@@ -5,6 +5,7 @@
  * list of days, acknowledgements, closing and late rows.
  */
 import { get } from 'node:http';
+import { clockAt } from '../../src/clock';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -337,7 +338,7 @@ describe('manifests, days, acknowledgements, closing', () => {
         graceMs: 30 * 60_000,
         intervalMs: 60_000,
         logger: silentLogger,
-        now: () => new Date(iso),
+        clock: clockAt(new Date(iso)),
       });
     // Berlin's 2026-02-06 ends at 23:00 UTC; plus 30 minutes of grace.
     expect(await closerAt('2026-02-06T23:29:00Z').closeDue()).not.toContain(date);

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Time as the consumer sees it: now, and an abortable sleep. Injected, so
- * that unit tests can drive the loop's backoffs, pauses and lease renewals
- * without waiting for them.
+ * Time, the one shape of it the service uses: now (epoch ms), and an
+ * abortable sleep. Injected, so that unit tests can drive backoffs, pauses,
+ * lease renewals and "what day is it" without waiting for them.
  */
 export interface Clock {
   now(): number;
@@ -15,3 +15,6 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms, signal) => sleep(ms, undefined, { signal, ref: false }).catch(() => undefined),
 };
+
+/** A clock stopped at `at` (sleeping still takes real time): demo data "approved yesterday", a day closed "tomorrow". */
+export const clockAt = (at: Date | number): Clock => ({ now: () => +at, sleep: systemClock.sleep });
