@@ -10,7 +10,7 @@ import { ExpenseStore } from '../src/expenses/expense-store';
 import { ExportTable } from '../src/export/export-table';
 import pino from 'pino';
 import { INITIAL_STATE } from '../src/expenses/lifecycle';
-import { decodeApproval } from '../src/consumer/message-codec';
+import { decodeApproval } from '../src/expenses/approval-message';
 import type { PoisonEnvelope } from '../src/consumer/poison';
 
 /** Loki's autosave interval plus a margin: writes acknowledged this long before the kill may be gone after it. */

@@ -19,10 +19,10 @@ import { handleApproval, type HandlerDeps, type HandlerResult } from './consumer
 import { QueueConsumer } from './consumer/consumer';
 import { systemClock } from './clock';
 import { classifyFailure } from './consumer/errors';
-import { decodeApproval } from './consumer/message-codec';
+import { decodeApproval } from './expenses/approval-message';
 import { PoisonQueue } from './consumer/poison';
 import { crashAround } from './faults';
-import type { ApprovalMessage } from './expenses/model';
+import type { ApprovalMessage } from './expenses/approval-message';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { QueueDepthMonitor } from './observability/queue-depth';
 import { StorageProbe } from './storage/probe';

@@ -1,6 +1,6 @@
 import type { ExpenseStore } from '../expenses/expense-store';
 import { exportDecision } from '../expenses/lifecycle';
-import { messageDatePart, type ApprovalMessage } from '../expenses/model';
+import { messageDatePart, type ApprovalMessage } from '../expenses/approval-message';
 import type { ExportTable } from '../export/export-table';
 import { toExportRow, NotExportableError } from '../export/export-row';
 import { isPreconditionFailed } from '../storage/errors';

@@ -1,13 +1,14 @@
 import { systemClock, type Clock } from '../clock';
 import { withDeadline } from '../storage/deadline';
 import { isPreconditionFailed } from '../storage/errors';
-import { encodeApproval } from '../consumer/message-codec';
+import { encodeApproval } from './approval-message';
 import type { QueueSender } from '../storage/azure-queue';
 import { dateInZone } from './dates';
 import { ConcurrentChangeError, ExpenseNotFoundError } from './errors';
 import type { ExpenseStore } from './expense-store';
 import { approvalDecision, nextApprovalAttempt, TransitionRefusedError } from './lifecycle';
-import type { ApprovalMessage, Expense } from './model';
+import type { ApprovalMessage } from './approval-message';
+import type { Expense } from './model';
 import type { Outbox } from './outbox';
 
 export interface ApprovalDeps {

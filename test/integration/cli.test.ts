@@ -4,7 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/auth/password';
-import { encodeApproval } from '../../src/consumer/message-codec';
+import { encodeApproval } from '../../src/expenses/approval-message';
 import { LOCK_FILE } from '../../src/storage/azurite-lock';
 import { AzuriteProcess } from '../../chaos/azurite-process';
 import { azuriteConnectionString, seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';

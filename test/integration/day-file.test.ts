@@ -22,7 +22,7 @@ import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
 import { demoExpense } from '../../src/expenses/demo-data';
 import { toExportRow } from '../../src/export/export-row';
-import { encodeApproval } from '../../src/consumer/message-codec';
+import { encodeApproval } from '../../src/expenses/approval-message';
 
 let s: Services;
 let app: ReturnType<typeof createApp>;

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { QueueConsumer } from '../../src/consumer/consumer';
-import { encodeApproval } from '../../src/consumer/message-codec';
+import { encodeApproval } from '../../src/expenses/approval-message';
 import type { Services } from '../../src/services';
 import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
 import { failedChecks, settleInvariants } from '../../chaos/invariants';

@@ -7,7 +7,7 @@
 import request from 'supertest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from '../../src/app';
-import { encodeApproval } from '../../src/consumer/message-codec';
+import { encodeApproval } from '../../src/expenses/approval-message';
 import { demoExpense } from '../../src/expenses/demo-data';
 import { dateInZone } from '../../src/expenses/dates';
 import type { PoisonEntry } from '../../src/consumer/poison';

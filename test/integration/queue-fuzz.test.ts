@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { decodeApproval } from '../../src/consumer/message-codec';
+import { decodeApproval } from '../../src/expenses/approval-message';
 import type { Services } from '../../src/services';
 import { readPoison } from '../../chaos/invariants';
 import { queueDepth, testServices } from '../support/storage';

@@ -5,8 +5,8 @@ import { QueueConsumer, type Outcome } from '../../src/consumer/consumer';
 import { systemClock } from '../../src/clock';
 import { classifyFailure } from '../../src/consumer/errors';
 import { handleApproval, type HandlerResult } from '../../src/consumer/export-handler';
-import { decodeApproval } from '../../src/consumer/message-codec';
-import type { ApprovalMessage } from '../../src/expenses/model';
+import { decodeApproval } from '../../src/expenses/approval-message';
+import type { ApprovalMessage } from '../../src/expenses/approval-message';
 import type { Services } from '../../src/services';
 
 export interface LogLine {
