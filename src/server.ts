@@ -142,7 +142,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const { users, demoPassword } = await demoUser(config, azurite);
     const services = createServices(config, createStorageClients(source, config), users, log);
     await provisionWithRetry(services, log);
-    if (azurite && (opts.demoData ?? config.DEMO_DATA)) await seedDemoData(services, log);
+    if (azurite && (opts.demoData ?? config.DEMO_DATA)) {
+      const { clients, store, outbox, queues } = services;
+      const approvalDeps = { store, outbox, queue: queues.main, timeoutMs: config.STORAGE_TIMEOUT_MS, timeZone: config.EXPORT_TIMEZONE };
+      await seedDemoData(clients.expenses, approvalDeps, log);
+    }
 
     const { server, url, port } = await listen(createApp(services, { trustProxy: config.TRUST_PROXY }), config);
     const tasks = backgroundTasks(services, { consumer: config.CONSUMER_ENABLED });
