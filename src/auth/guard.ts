@@ -2,8 +2,8 @@ import type { RequestHandler } from 'express';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Passport } from 'passport';
 import { BasicStrategy } from 'passport-http';
-import { AppError } from '../http/app-error';
 import type { Authenticator } from './authenticator';
+import { AuthError } from './errors';
 import { rolesOf, type RouteKey } from './route-roles';
 import type { User } from './users';
 
@@ -17,6 +17,7 @@ export const REALM = 'expense-export';
 const CHALLENGE = { 'WWW-Authenticate': `Basic realm="${REALM}", charset="UTF-8"` };
 
 class RateLimited extends Error {
+  override name = 'RateLimited';
   constructor(readonly retryAfterSec: number) {
     super('too many failed attempts');
   }
@@ -61,17 +62,17 @@ export function createGuard(opts: GuardOptions): (key: RouteKey) => RequestHandl
       const authenticate = passport.authenticate('basic', { session: false }, (err: unknown, user: User | false) => {
         if (err instanceof RateLimited) {
           return next(
-            new AppError('too_many_requests', 'Too many failed sign-in attempts; try again later.', {
-              headers: { 'Retry-After': String(err.retryAfterSec) },
+            new AuthError('too_many_requests', 'Too many failed sign-in attempts; try again later.', {
+              'Retry-After': String(err.retryAfterSec),
             }),
           );
         }
         if (err) return next(err);
         // One message for unknown user and wrong password: no user enumeration.
-        if (!user) return next(new AppError('unauthorized', 'Valid Basic credentials are required.', { headers: CHALLENGE }));
+        if (!user) return next(new AuthError('unauthorized', 'Valid Basic credentials are required.', CHALLENGE));
         req.principal = { name: user.name, roles: user.roles };
         if (!user.roles.some((r) => roles.includes(r))) {
-          return next(new AppError('forbidden', `This operation needs one of the roles: ${roles.join(', ')}.`));
+          return next(new AuthError('forbidden', `This operation needs one of the roles: ${roles.join(', ')}.`));
         }
         next();
       }) as RequestHandler;

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, ERROR_STATUS, PROBLEM_BASE, type ErrorCode } from './app-error';
+import { AuthError } from '../auth/errors';
 import { isTransientStorageError } from '../storage/errors';
 import { ConcurrentChangeError, ExpenseNotFoundError, TransitionRefusedError } from '../expenses/errors';
 import { SeqOutOfRangeError } from '../export/errors';
@@ -81,6 +82,7 @@ export function toAppError(err: unknown): AppError {
 
 /** Domain errors carry no HTTP; this is where they get their status and stable code. */
 function fromDomainError(err: unknown): AppError | undefined {
+  if (err instanceof AuthError) return new AppError(err.code, err.message, { headers: { ...err.headers } });
   if (err instanceof ExpenseNotFoundError) return new AppError('not_found', err.message);
   if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError) return new AppError('conflict', err.message);
   if (err instanceof SeqOutOfRangeError) return new AppError('seq_out_of_range', err.message);
