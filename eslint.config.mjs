@@ -3,6 +3,72 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
+/*
+ * Layers run one way. Each entry may import from the entries before it (and
+ * from its own), never from those after it: a new upward import fails
+ * `npm run lint`. The order is today's imports, bottom to top:
+ *   foundation   money, background (the task loop), clock, map-limit, project-root: pure helpers, import nothing of ours
+ *   auth         users, passwords, route roles, the guard: raises AuthError, knows no HTTP codes
+ *   config       config (which parses the users with auth's schema), faults
+ *   storage      the Azure clients, queue adapter, deadlines, storage errors
+ *   expenses     the expense, its lifecycle, approval and the approval message, its result history
+ *   export       the ExportTable, manifests, day files, acknowledgements
+ *   results      importing the payroll/ERP system's results files
+ *   consumer     the queue consumer and its handler (writes export rows)
+ *   observability metrics (labelled by consumer and results outcomes), logger, queue depth
+ *   http         problem+json errors, middleware, the OpenAPI document
+ *   services     wiring: builds every client and service from the config
+ *   routes       the Express routers (routes/)
+ *   app          createApp: the Express app from the routers
+ *   entry        server.ts, cli.ts and src/cli/: processes, ports, signals, commands
+ * Each layer is named by what its files are imported as: a folder under
+ * src/ (`../storage/...`) or a file at src/'s top (`./config`).
+ */
+const LAYERS = [
+  ['foundation', ['money', 'background', 'clock', 'map-limit', 'project-root']],
+  ['auth', ['auth']],
+  ['config', ['config', 'faults']],
+  ['storage', ['storage']],
+  ['expenses', ['expenses']],
+  ['export', ['export']],
+  ['results', ['results']],
+  ['consumer', ['consumer']],
+  ['observability', ['observability']],
+  ['http', ['http']],
+  ['services', ['services']],
+  ['routes', ['routes']],
+  ['app', ['app']],
+  ['entry', ['server', 'cli']],
+];
+
+/** The files of a layer: its folders under src/ (or routes/), its files at src/'s top. */
+const filesOf = (name) => (name === 'routes' ? ['routes/**/*.ts'] : [`src/${name}/**/*.ts`, `src/${name}.ts`]);
+
+function layerRules() {
+  return LAYERS.flatMap(([layer, names], i) => {
+    const above = LAYERS.slice(i + 1).flatMap(([, n]) => n);
+    if (above.length === 0) return [];
+    const below = above.filter((n) => n !== 'routes');
+    const alt = below.join('|');
+    const message = `${layer} is below ${above.join(', ')}: an import from above runs the layers backwards (see LAYERS in eslint.config.mjs)`;
+    const rule = (prefix) => ({
+      patterns: [
+        ...(alt ? [{ regex: `^${prefix}(?:${alt})(?:/|$)`, message }] : []),
+        ...(above.includes('routes') ? [{ regex: '^(?:\\.\\.?/)+routes(?:/|$)', message }] : []),
+      ],
+    });
+    return names.flatMap((name) => {
+      const [folder, top] = filesOf(name);
+      // A file in a folder under src/ reaches another layer by ../; a file at src/'s top by ./; routes/ by ../src/.
+      if (name === 'routes') return [{ files: [folder], rules: { 'no-restricted-imports': ['error', rule('(?:\\.\\./)+src/')] } }];
+      return [
+        { files: [folder], rules: { 'no-restricted-imports': ['error', rule('(?:\\.\\./)+')] } },
+        { files: [top], rules: { 'no-restricted-imports': ['error', rule('\\./')] } },
+      ];
+    });
+  });
+}
+
 const nodeGlobals = { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' };
 
 export default tseslint.config(
@@ -20,6 +86,7 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
+  ...layerRules(),
   {
     // supertest and fetch hand tests untyped JSON bodies; asserting on their fields is what a test is for.
     files: ['test/**/*.ts'],

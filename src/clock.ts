@@ -17,4 +17,4 @@ export const systemClock: Clock = {
 };
 
 /** A clock stopped at `at` (sleeping still takes real time): demo data "approved yesterday", a day closed "tomorrow". */
-export const clockAt = (at: Date | number): Clock => ({ now: () => +at, sleep: systemClock.sleep });
+export const clockAt = (at: Date | number): Clock => ({ now: () => +at, sleep: (ms, signal) => systemClock.sleep(ms, signal) });
