@@ -6,7 +6,7 @@ import type { QueueSender } from '../storage/azure-queue';
 import { dateInZone } from './dates';
 import { ConcurrentChangeError, ExpenseNotFoundError } from './errors';
 import type { ExpenseStore } from './expense-store';
-import { approvalDecision, nextApprovalAttempt, TransitionRefusedError } from './lifecycle';
+import { approvalDecision, moveTo, nextApprovalAttempt, TransitionRefusedError } from './lifecycle';
 import type { ApprovalMessage } from './approval-message';
 import type { Expense } from './model';
 import type { Outbox } from './outbox';
@@ -49,8 +49,7 @@ export class ApprovalService {
 
       const at = new Date(this.clock.now());
       const approved: Expense = {
-        ...expense,
-        state: 'approved',
+        ...moveTo(expense, 'approved'),
         approvedAt: at.toISOString(),
         approver,
         approvalDate: dateInZone(at, this.d.timeZone),

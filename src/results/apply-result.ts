@@ -1,6 +1,6 @@
 import type { ExpenseStore } from '../expenses/expense-store';
 import { systemClock, type Clock } from '../clock';
-import { hasExportRow, resultDecision } from '../expenses/lifecycle';
+import { hasExportRow, moveTo, resultDecision } from '../expenses/lifecycle';
 import type { ExportTable } from '../export/export-table';
 import { rowKeyFor } from '../export/export-row';
 import { minorOf } from '../export/manifest';
@@ -75,7 +75,7 @@ export async function applyResultLine(d: ApplyDeps, line: ResultLine, importId: 
 
     try {
       await d.store.applyResult(
-        { ...e, state: line.status },
+        moveTo(e, line.status),
         etag,
         {
           attempt: approval,
