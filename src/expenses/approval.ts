@@ -4,9 +4,9 @@ import { isPreconditionFailed } from '../storage/errors';
 import { encodeApproval } from './approval-message';
 import type { QueueSender } from '../storage/azure-queue';
 import { dateInZone } from './dates';
-import { ConcurrentChangeError, ExpenseNotFoundError } from './errors';
+import { ConcurrentChangeError, ExpenseNotFoundError, StateConflictError } from './errors';
 import type { ExpenseStore } from './expense-store';
-import { approvalDecision, moveTo, nextApprovalAttempt, TransitionRefusedError } from './lifecycle';
+import { approvalDecision, isApprovedOrExported, moveTo, nextApprovalAttempt, TransitionRefusedError } from './lifecycle';
 import type { ApprovalMessage } from './approval-message';
 import type { Expense } from './model';
 import type { Outbox } from './outbox';
@@ -67,6 +67,23 @@ export class ApprovalService {
       return { expense: approved, enqueued: true };
     }
     throw new ConcurrentChangeError(id);
+  }
+
+  /**
+   * Sends an approved or exported expense's approval message again (an
+   * admin's re-export). The export row key is (approvalDate, id), so a
+   * re-export can never add a second row.
+   */
+  async reexport(id: string, signal?: AbortSignal): Promise<ApprovalMessage> {
+    const found = await this.d.store.get(id, signal);
+    if (!found) throw new ExpenseNotFoundError(id);
+    const { state, approvalDate } = found.value;
+    if (!isApprovedOrExported(state) || !approvalDate) {
+      throw new StateConflictError(id, state, `Expense ${id} is ${state}; only approved or processing expenses can be re-exported.`);
+    }
+    const msg = { expenseId: id, approvalDate };
+    await this.enqueue(msg, signal);
+    return msg;
   }
 
   async enqueue(msg: ApprovalMessage, signal?: AbortSignal): Promise<void> {

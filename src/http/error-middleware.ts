@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, PROBLEMS, PROBLEM_BASE, type ErrorCode } from './app-error';
 import { AuthError } from '../auth/errors';
 import { isTransientStorageError } from '../storage/errors';
-import { ConcurrentChangeError, ExpenseNotFoundError, TransitionRefusedError } from '../expenses/errors';
+import { ConcurrentChangeError, ExpenseNotFoundError, StateConflictError, TransitionRefusedError } from '../expenses/errors';
 import { SeqOutOfRangeError } from '../export/errors';
 import { ResultFileError } from '../results/result-file';
 import { IdempotencyError } from '../results/results-import';
@@ -59,7 +59,9 @@ export function toAppError(err: unknown): AppError {
 function fromDomainError(err: unknown): AppError | undefined {
   if (err instanceof AuthError) return new AppError(err.code, err.message, { headers: { ...err.headers } });
   if (err instanceof ExpenseNotFoundError) return new AppError('not_found', err.message);
-  if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError) return new AppError('conflict', err.message);
+  if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError || err instanceof StateConflictError) {
+    return new AppError('conflict', err.message);
+  }
   if (err instanceof SeqOutOfRangeError) return new AppError('seq_out_of_range', err.message);
   if (err instanceof ResultFileError) return new AppError(err.code, err.message);
   if (err instanceof IdempotencyError) {
