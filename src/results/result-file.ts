@@ -81,13 +81,13 @@ export async function spool(body: Readable, maxBytes: number): Promise<SpooledFi
 }
 
 /** One record of a file as read, before any line rule: its cells, and where it is (CSV: its line in the file; JSON: its position in the array, from 1). */
-export interface FileRecord {
+export interface ResultFileRecord {
   raw: ResultCells;
   line: number;
 }
 
 /** The file's records, one at a time, with back-pressure; its whole-file problems as ResultFileError. */
-export async function* readRecords(path: string, media: ResultMedia): AsyncGenerator<FileRecord> {
+export async function* readRecords(path: string, media: ResultMedia): AsyncGenerator<ResultFileRecord> {
   try {
     if (media === 'csv') yield* csvRecords(path);
     else yield* jsonRecords(path);
@@ -98,7 +98,7 @@ export async function* readRecords(path: string, media: ResultMedia): AsyncGener
   }
 }
 
-async function* csvRecords(path: string): AsyncGenerator<FileRecord> {
+async function* csvRecords(path: string): AsyncGenerator<ResultFileRecord> {
   let header = false;
   // csv-parse reports an error thrown in `columns` as its own; keep ours to rethrow.
   let headerError: ResultFileError | undefined;
@@ -126,7 +126,7 @@ async function* csvRecords(path: string): AsyncGenerator<FileRecord> {
   if (!header) throw new ResultFileError('bad_header', `The file is empty: the header row must be ${RESULT_COLUMNS.join(',')}.`);
 }
 
-async function* jsonRecords(path: string): AsyncGenerator<FileRecord> {
+async function* jsonRecords(path: string): AsyncGenerator<ResultFileRecord> {
   const elements = createReadStream(path).pipe(jsonParser()).pipe(streamArray());
   for await (const e of elements as AsyncIterable<{ key: number; value: unknown }>) {
     const v = e.value;
