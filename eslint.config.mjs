@@ -88,6 +88,23 @@ export default tseslint.config(
   },
   ...layerRules(),
   {
+    // The process spawners and invariants that tests, chaos and the bench share live in harness/; tests borrow nothing from chaos/.
+    files: ['test/**/*.ts', 'harness/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?:\\.\\./)+(?:chaos|bench)(?:/|$)',
+              message: 'tests and harness/ do not import from chaos/ or bench/: shared code goes in harness/',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // supertest and fetch hand tests untyped JSON bodies; asserting on their fields is what a test is for.
     files: ['test/**/*.ts'],
     rules: {

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dateInZone } from '../src/expenses/dates';
 import type { StorageClients } from '../src/storage/clients';
-import type { AzuriteProcess } from './azurite-process';
+import type { AzuriteProcess } from '../harness/azurite-process';
 import type { ApprovalLedger } from './driver';
 import type { Fleet } from './fleet';
 import { mapLimit } from '../src/map-limit';
-import type { InvariantReport } from './invariants';
+import type { InvariantReport } from '../harness/invariants';
 import { ExpenseStore } from '../src/expenses/expense-store';
 import { ExportTable } from '../src/export/export-table';
 import pino from 'pino';

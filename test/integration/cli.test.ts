@@ -6,10 +6,10 @@ import { parse } from 'csv-parse/sync';
 import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/auth/password';
 import { encodeApproval } from '../../src/expenses/approval-message';
 import { LOCK_FILE } from '../../src/storage/azurite-lock';
-import { AzuriteProcess } from '../../chaos/azurite-process';
+import { AzuriteProcess } from '../../harness/azurite-process';
 import { azuriteConnectionString, seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';
 import { assertBuilt, cli, serve, type CliResult } from '../support/cli';
-import { storageEnv as serverStorageEnv } from '../../chaos/child-server';
+import { storageEnv as serverStorageEnv } from '../../harness/child-server';
 import { PASSWORD, basic } from '../support/users';
 import { waitFor } from '../support/wait';
 

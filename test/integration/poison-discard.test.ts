@@ -11,7 +11,7 @@ import { createLogger } from '../../src/observability/logger';
 import { createMetrics } from '../../src/observability/metrics';
 import { createServices, type Services } from '../../src/services';
 import type { PoisonEntry } from '../../src/consumer/poison';
-import { readPoison } from '../../chaos/invariants';
+import { readPoison } from '../../harness/invariants';
 import { testClients, testConfig } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';

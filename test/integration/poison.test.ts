@@ -13,7 +13,7 @@ import { dateInZone } from '../../src/expenses/dates';
 import type { PoisonEntry } from '../../src/consumer/poison';
 import type { User } from '../../src/auth/users';
 import type { Services } from '../../src/services';
-import { checkInvariants, failedChecks, readPoison, settleInvariants } from '../../chaos/invariants';
+import { checkInvariants, failedChecks, readPoison, settleInvariants } from '../../harness/invariants';
 import { queueDepth, testServices } from '../support/storage';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
