@@ -1,7 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import type { RouteKey } from '../src/auth/route-roles';
 import type { QueueConsumer } from '../src/consumer/consumer';
-import type { PoisonQueue } from '../src/consumer/poison';
+import { POISON_DISCARDED_LOG, type PoisonQueue } from '../src/consumer/poison';
 import type { ApprovalService } from '../src/expenses/approval';
 import type { ApprovalSweeper } from '../src/expenses/approval-sweeper';
 import { dateInZone, dateMinusDays } from '../src/expenses/dates';
@@ -69,7 +69,7 @@ export function adminRouter(d: AdminRouterDeps): Router {
     const { messageIds } = req.body as { messageIds: string[] };
     const result = await d.poison.discard(new Set(messageIds));
     // The audit record: who removed what for good. The hash identifies a body without copying it into the logs.
-    req.log.info({ principal: req.principal!.name, discarded: result.discarded, notFound: result.notFound }, 'poison messages discarded');
+    req.log.info({ principal: req.principal!.name, discarded: result.discarded, notFound: result.notFound }, POISON_DISCARDED_LOG);
     res.json(result);
   });
 

@@ -4,6 +4,7 @@
  * with an audit line, instead of clearing the whole queue.
  */
 import { createHash } from 'node:crypto';
+import { POISON_DISCARDED_LOG } from '../../src/consumer/poison';
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import { createApp } from '../../src/app';
@@ -71,7 +72,7 @@ test('POST /admin/poison/discard deletes the given entries, reports unknown ids,
   expect(res.body.discarded).toHaveLength(2);
 
   expect((await readPoison(s.clients)).map((p) => p.body)).toEqual(['keep me']);
-  expect(lines.find((l) => l.msg === 'poison messages discarded')).toMatchObject({
+  expect(lines.find((l) => l.msg === POISON_DISCARDED_LOG)).toMatchObject({
     level: 30,
     principal: 'admin',
     discarded: expect.arrayContaining(discarded),
