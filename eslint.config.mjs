@@ -60,7 +60,15 @@ function layerRules() {
     return names.flatMap((name) => {
       const [folder, top] = filesOf(name);
       // A file in a folder under src/ reaches another layer by ../; a file at src/'s top by ./; routes/ by ../src/.
-      if (name === 'routes') return [{ files: [folder], rules: { 'no-restricted-imports': ['error', rule('(?:\\.\\./)+src/')] } }];
+      if (name === 'routes') {
+        const routes = rule('(?:\\.\\./)+src/');
+        // Below routes by layer, but a router declares the narrow set of dependencies it uses instead of taking them all.
+        routes.patterns.push({
+          regex: '^(?:\\.\\./)+src/services$',
+          message: 'a router declares the dependencies it uses; it does not take Services',
+        });
+        return [{ files: [folder], rules: { 'no-restricted-imports': ['error', routes] } }];
+      }
       return [
         { files: [folder], rules: { 'no-restricted-imports': ['error', rule('(?:\\.\\./)+')] } },
         { files: [top], rules: { 'no-restricted-imports': ['error', rule('\\./')] } },
