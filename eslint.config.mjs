@@ -7,7 +7,7 @@ import prettier from 'eslint-config-prettier';
  * Layers run one way. Each entry may import from the entries before it (and
  * from its own), never from those after it: a new upward import fails
  * `npm run lint`. The order is today's imports, bottom to top:
- *   foundation   money, background (the task loop), clock, map-limit, project-root: pure helpers, import nothing of ours
+ *   foundation   money, background (the task loop), clock, map-limit, project-root, types.d.ts: import nothing of ours
  *   auth         users, passwords, route roles, the guard: raises AuthError, knows no HTTP codes
  *   config       config (which parses the users with auth's schema), faults
  *   storage      the Azure clients, queue adapter, deadlines, storage errors
@@ -25,7 +25,7 @@ import prettier from 'eslint-config-prettier';
  * src/ (`../storage/...`) or a file at src/'s top (`./config`).
  */
 const LAYERS = [
-  ['foundation', ['money', 'background', 'clock', 'map-limit', 'project-root']],
+  ['foundation', ['money', 'background', 'clock', 'map-limit', 'project-root', 'types']],
   ['auth', ['auth']],
   ['config', ['config', 'faults']],
   ['storage', ['storage']],
