@@ -3,7 +3,7 @@ import type { StorageProbe } from '../src/storage/probe';
 import type { QueueConsumer } from '../src/consumer/consumer';
 
 export function healthRouter(d: {
-  probe: StorageProbe;
+  probe: Pick<StorageProbe, 'check'>;
   consumer: Pick<QueueConsumer<unknown, unknown>, 'state' | 'lastLoopAt' | 'stallLimitMs'>;
 }): Router {
   const r = Router();
