@@ -3,7 +3,7 @@ import { odata } from '@azure/data-tables';
 import type { DequeuedMessageItem } from '@azure/storage-queue';
 import { loadConfig } from '../src/config';
 import { mapLimit } from '../src/map-limit';
-import { encodeApproval } from '../src/consumer/message-codec';
+import { encodeApproval } from '../src/expenses/approval-message';
 import { formatMinor } from '../src/money/money';
 import type { StorageClients } from '../src/storage/clients';
 import { startAzurite } from '../src/storage/embedded-azurite';

@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { listening, spawnServer } from '../chaos/child-server';
+import { listening, spawnServer } from '../harness/child-server';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@ import { createLogger } from '../src/observability/logger';
 import { createMetrics, type Metrics } from '../src/observability/metrics';
 import { createServices, type Services } from '../src/services';
 import { createStorageClients, provisionStorage, type StorageClients, type StorageNames } from '../src/storage/clients';
-import { storageEnv, uniqueStorageNames } from '../chaos/child-server';
+import { storageEnv, uniqueStorageNames } from '../harness/child-server';
 import { hashPassword } from '../src/auth/password';
 import type { ExportRow } from '../src/export/export-row';
 import { ExportTable } from '../src/export/export-table';

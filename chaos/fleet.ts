@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnServer, type ServerProcess } from './child-server';
+import { spawnServer, type ServerProcess } from '../harness/child-server';
 
 /** Neither exited nor killed by a signal (ours or anyone's). */
 const isRunning = (p: ServerProcess | undefined): p is ServerProcess => !!p && p.child.exitCode === null && p.child.signalCode === null;

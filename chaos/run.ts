@@ -22,14 +22,14 @@ import { hashPassword } from '../src/auth/password';
 import { demoExpense } from '../src/expenses/demo-data';
 import { ExpenseStore } from '../src/expenses/expense-store';
 import { createStorageClients, provisionStorage } from '../src/storage/clients';
-import { AzuriteProcess } from './azurite-process';
-import { serverEnv } from './child-server';
+import { AzuriteProcess } from '../harness/azurite-process';
+import { serverEnv } from '../harness/child-server';
 import { approveAll, malformedBodies } from './driver';
 import { Fleet } from './fleet';
 import { newLedger, onPremLoop, pullAndAcknowledge } from './onprem';
 import { dateInZone } from '../src/expenses/dates';
 import { mapLimit } from '../src/map-limit';
-import { settleInvariants } from './invariants';
+import { settleInvariants } from '../harness/invariants';
 import { excuseRevertedApproval, killStorage, repairStorageLoss, type StorageKill } from './storage-loss';
 
 const EXPENSES = Number(process.env.CHAOS_EXPENSES ?? 2000);

@@ -1,16 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dateInZone } from '../src/expenses/dates';
 import type { StorageClients } from '../src/storage/clients';
-import type { AzuriteProcess } from './azurite-process';
+import type { AzuriteProcess } from '../harness/azurite-process';
 import type { ApprovalLedger } from './driver';
 import type { Fleet } from './fleet';
 import { mapLimit } from '../src/map-limit';
-import type { InvariantReport } from './invariants';
+import type { InvariantReport } from '../harness/invariants';
 import { ExpenseStore } from '../src/expenses/expense-store';
 import { ExportTable } from '../src/export/export-table';
 import pino from 'pino';
 import { INITIAL_STATE } from '../src/expenses/lifecycle';
-import { decodeApproval } from '../src/consumer/message-codec';
+import { decodeApproval } from '../src/expenses/approval-message';
 import type { PoisonEnvelope } from '../src/consumer/poison';
 
 /** Loki's autosave interval plus a margin: writes acknowledged this long before the kill may be gone after it. */

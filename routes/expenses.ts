@@ -4,16 +4,16 @@ import { AppError } from '../src/http/app-error';
 import type { ApprovalService } from '../src/expenses/approval';
 import type { ExpenseStore } from '../src/expenses/expense-store';
 import { expenseView } from '../src/expenses/expense-view';
-import { isValidKey, newExpenseSchema, type NewExpense } from '../src/expenses/model';
-import { ConcurrentChangeError, ExpenseNotFoundError } from '../src/expenses/errors';
-import { isEditable } from '../src/expenses/lifecycle';
-import { isPreconditionFailed } from '../src/storage/errors';
+import { newExpenseSchema, type NewExpense } from '../src/expenses/model';
+import { ExpenseNotFoundError } from '../src/expenses/errors';
+import { correctExpense } from '../src/expenses/correction';
+import { expenseIdParam } from './params';
 
 export interface ExpensesRouterDeps {
   guard: (k: RouteKey) => RequestHandler;
   validate: RequestHandler[];
-  store: ExpenseStore;
-  approvals: ApprovalService;
+  store: Pick<ExpenseStore, 'create' | 'get' | 'items' | 'results' | 'correct'>;
+  approvals: Pick<ApprovalService, 'approve'>;
 }
 
 function parseNewExpense(body: unknown): NewExpense {
@@ -22,11 +22,6 @@ function parseNewExpense(body: unknown): NewExpense {
   throw new AppError('validation_failed', 'The expense is not valid.', {
     errors: parsed.error.issues.map((i) => ({ path: `/body/${i.path.join('/')}`, message: i.message })),
   });
-}
-
-function expenseId(raw: string): string {
-  if (!isValidKey(raw)) throw new AppError('bad_request', 'Expense id may contain only A-Z a-z 0-9 _ - (1-128 characters).');
-  return raw;
 }
 
 /** The expense app's part, so the whole flow runs and is tested here. */
@@ -40,7 +35,7 @@ export function expensesRouter(d: ExpensesRouterDeps): Router {
   });
 
   r.get('/expenses/:id', d.guard('GET /expenses/{id}'), ...d.validate, async (req, res) => {
-    const id = expenseId(req.params.id as string);
+    const id = expenseIdParam(req);
     const found = await d.store.get(id);
     if (!found) throw new ExpenseNotFoundError(id);
     const [items, results] = await Promise.all([d.store.items(id), d.store.results(id)]);
@@ -49,32 +44,14 @@ export function expensesRouter(d: ExpensesRouterDeps): Router {
 
   // A correction: the expense's content and items replaced, while it is submitted or after a rejection.
   r.put('/expenses/:id', d.guard('PUT /expenses/{id}'), ...d.validate, async (req, res) => {
-    const id = expenseId(req.params.id as string);
+    const id = expenseIdParam(req);
     const input = parseNewExpense(req.body);
-    const found = await d.store.get(id);
-    if (!found) throw new ExpenseNotFoundError(id);
-    const { value: current, etag } = found;
-    if (!isEditable(current.state))
-      throw new AppError('conflict', `Expense ${id} is ${current.state}; only a submitted or rejected expense can be corrected.`);
-    const corrected = {
-      ...current,
-      employee: input.employee,
-      costCenter: input.costCenter,
-      reimbursementMethod: input.reimbursementMethod,
-      currency: input.currency,
-      description: input.description,
-    };
-    try {
-      await d.store.correct(corrected, input.items, etag);
-    } catch (err) {
-      if (isPreconditionFailed(err)) throw new ConcurrentChangeError(id);
-      throw err;
-    }
+    const corrected = await correctExpense(d.store, id, input);
     res.json(expenseView(corrected, input.items, await d.store.results(id)));
   });
 
   r.post('/expenses/:id/approve', d.guard('POST /expenses/{id}/approve'), ...d.validate, async (req, res) => {
-    const id = expenseId(req.params.id as string);
+    const id = expenseIdParam(req);
     const { expense } = await d.approvals.approve(id, req.principal!.name);
     res.json(expenseView(expense, await d.store.items(id)));
   });

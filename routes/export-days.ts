@@ -5,7 +5,7 @@ import type { AcknowledgementService } from '../src/export/acknowledgements';
 import type { ExportTable } from '../src/export/export-table';
 import { dayListView, dayRangeProblem, manifestView } from '../src/export/export-view';
 import { emptyManifest } from '../src/export/manifest';
-import { calendarDate, calendarDateParam } from './exports';
+import { calendarDate, calendarDateParam } from './params';
 
 export interface ExportDaysRouterDeps {
   guard: (k: RouteKey) => RequestHandler;

@@ -4,13 +4,13 @@ import type { Transform } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
-import { isCalendarDate } from '../src/expenses/dates';
 import { csvStringifier, pageStream } from '../src/export/csv';
 import type { ExportTable, Snapshot } from '../src/export/export-table';
 import { snapshotHeaders } from '../src/export/export-view';
 import { matchesSnapshot } from '../src/export/manifest';
 import type { Metrics } from '../src/observability/metrics';
 import { ConcurrencyLimit } from '../src/http/concurrency-limit';
+import { calendarDateParam, seqParam } from './params';
 
 export interface ExportsRouterDeps {
   guard: (k: RouteKey) => RequestHandler;
@@ -18,22 +18,6 @@ export interface ExportsRouterDeps {
   exportTable: Pick<ExportTable, 'snapshot'>;
   metrics: Metrics;
   limits: { total: number; perUser: number };
-}
-
-/** A date a client named (a path or query parameter), or the invalid_date problem. */
-export function calendarDate(value: unknown): string {
-  if (!isCalendarDate(value))
-    throw new AppError('invalid_date', `"${String(value).slice(0, 40)}" is not a real calendar date in YYYY-MM-DD form.`);
-  return value;
-}
-
-export const calendarDateParam = (req: Request): string => calendarDate(req.params.date);
-
-/** An optional non-negative integer query parameter (the OpenAPI validator has checked its form, and may have made it a number). */
-export function seqParam(req: Request, name: string): number | undefined {
-  const v: unknown = req.query[name];
-  if (typeof v === 'number') return v;
-  return typeof v === 'string' && v !== '' ? Number(v) : undefined;
 }
 
 interface Negotiated {

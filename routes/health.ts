@@ -4,7 +4,7 @@ import type { QueueConsumer } from '../src/consumer/consumer';
 import type { BearerVerifier } from '../src/auth/bearer-verifier';
 
 export function healthRouter(d: {
-  probe: StorageProbe;
+  probe: Pick<StorageProbe, 'check'>;
   consumer: Pick<QueueConsumer<unknown, unknown>, 'state' | 'lastLoopAt' | 'stallLimitMs'>;
   bearer?: Pick<BearerVerifier, 'keysReady'>;
 }): Router {

@@ -91,7 +91,20 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
     }),
   );
   app.use(exportDaysRouter({ guard, validate, exportTable: s.exportTable, acknowledgements: s.acknowledgements }));
-  app.use(adminRouter({ guard, validate, services: s }));
+  app.use(
+    adminRouter({
+      guard,
+      validate,
+      version: s.version,
+      timeZone: s.config.EXPORT_TIMEZONE,
+      consumer: s.consumer,
+      depths: s.depths,
+      sweeper: s.sweeper,
+      poison: s.poison,
+      approvals: s.approvals,
+      exportTable: s.exportTable,
+    }),
+  );
   app.use(methodNotAllowed(loadOpenApi().doc));
   app.use(notFoundHandler);
   app.use(errorMiddleware);

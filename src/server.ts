@@ -107,10 +107,17 @@ export interface ShutdownParts {
  * 2. stop accepting HTTP; streaming exports may finish until 85%;
  * 3. storage last, so everything above could still finish its writes.
  */
+/** The shutdown's log messages (tests and operators look for `complete`). */
+export const SHUTDOWN_LOG = {
+  start: 'shutting down',
+  azuriteLate: 'embedded Azurite still stopping at the shutdown deadline; its watchdog finishes the job',
+  complete: 'shutdown complete',
+} as const;
+
 export async function shutdown(p: ShutdownParts, budgetMs: number, reason: string): Promise<void> {
   const end = Date.now() + budgetMs;
   const until = (share: number) => Math.max(0, end - budgetMs * (1 - share) - Date.now());
-  p.log.info({ reason }, 'shutting down');
+  p.log.info({ reason }, SHUTDOWN_LOG.start);
   await Promise.all([p.consumer?.stop(until(0.4)), ...p.others.map((t) => t.stop(until(0.4)))]);
 
   const closed = new Promise<void>((r) => p.server.close(() => r()));
@@ -122,9 +129,9 @@ export async function shutdown(p: ShutdownParts, budgetMs: number, reason: strin
   // If Azurite is slow to go, we exit anyway: its watchdog sees our pipe close and stops it.
   if (p.azurite) {
     const stopped = await Promise.race([p.azurite.stop().then(() => true), sleep(Math.max(500, until(1)), false, { ref: false })]);
-    if (!stopped) p.log.warn('embedded Azurite still stopping at the shutdown deadline; its watchdog finishes the job');
+    if (!stopped) p.log.warn(SHUTDOWN_LOG.azuriteLate);
   }
-  p.log.info('shutdown complete');
+  p.log.info(SHUTDOWN_LOG.complete);
 }
 
 export interface StartOptions {
@@ -142,7 +149,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const { users, demoPassword } = await demoUser(config, azurite);
     const services = createServices(config, createStorageClients(source, config), users, log);
     await provisionWithRetry(services, log);
-    if (azurite && (opts.demoData ?? config.DEMO_DATA)) await seedDemoData(services, log);
+    if (azurite && (opts.demoData ?? config.DEMO_DATA)) {
+      const { clients, store, outbox, queues } = services;
+      const approvalDeps = { store, outbox, queue: queues.main, timeoutMs: config.STORAGE_TIMEOUT_MS, timeZone: config.EXPORT_TIMEZONE };
+      await seedDemoData(clients.expenses, approvalDeps, log);
+    }
 
     const { server, url, port } = await listen(createApp(services, { trustProxy: config.TRUST_PROXY }), config);
     const tasks = backgroundTasks(services, { consumer: config.CONSUMER_ENABLED });

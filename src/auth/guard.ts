@@ -2,9 +2,9 @@ import type { RequestHandler } from 'express';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Passport } from 'passport';
 import { BasicStrategy } from 'passport-http';
-import { AppError } from '../http/app-error';
 import type { Authenticator } from './authenticator';
 import type { BearerVerifier } from './bearer-verifier';
+import { AuthError } from './errors';
 import { rolesOf, type RouteKey } from './route-roles';
 import type { User } from './users';
 
@@ -22,6 +22,7 @@ const bearerChallenge = (error?: 'invalid_token' | 'insufficient_scope', descrip
   `Bearer realm="${REALM}"${error ? `, error="${error}", error_description="${description}"` : ''}`;
 
 class RateLimited extends Error {
+  override name = 'RateLimited';
   constructor(readonly retryAfterSec: number) {
     super('too many failed attempts');
   }
@@ -44,19 +45,15 @@ export interface GuardOptions {
  */
 export function createGuard(opts: GuardOptions): (key: RouteKey) => RequestHandler {
   const unauthorized = (message: string, bearerError?: string) =>
-    new AppError('unauthorized', message, {
-      headers: {
-        'WWW-Authenticate': opts.bearer
-          ? [BASIC_CHALLENGE, bearerChallenge(bearerError ? 'invalid_token' : undefined, bearerError)]
-          : BASIC_CHALLENGE,
-      },
+    new AuthError('unauthorized', message, {
+      'WWW-Authenticate': opts.bearer
+        ? [BASIC_CHALLENGE, bearerChallenge(bearerError ? 'invalid_token' : undefined, bearerError)]
+        : BASIC_CHALLENGE,
     });
   const forbidden = (message: string, bearer: boolean) =>
-    new AppError('forbidden', message, bearer ? { headers: { 'WWW-Authenticate': bearerChallenge('insufficient_scope', message) } } : {});
+    new AuthError('forbidden', message, bearer ? { 'WWW-Authenticate': bearerChallenge('insufficient_scope', message) } : {});
   const tooMany = (retryAfterSec: number) =>
-    new AppError('too_many_requests', 'Too many failed sign-in attempts; try again later.', {
-      headers: { 'Retry-After': String(retryAfterSec) },
-    });
+    new AuthError('too_many_requests', 'Too many failed sign-in attempts; try again later.', { 'Retry-After': String(retryAfterSec) });
 
   const passport = new Passport();
   passport.use(

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import pino from 'pino';
+import { POISON_DISCARDED_LOG } from '../consumer/poison';
 import { config, printJson } from './common';
 import { withStorage } from './storage';
 
@@ -39,7 +40,7 @@ export async function poisonDiscardCommand(o: { id: string[] }): Promise<void> {
     const principal = `cli:${userInfo().username}`;
     pino({ base: { component: 'cli' } }, pino.destination({ dest: 2, sync: true })).info(
       { principal, discarded: result.discarded, notFound: result.notFound },
-      'poison messages discarded',
+      POISON_DISCARDED_LOG,
     );
     printJson({ queue: cfg.poisonQueue, ...result });
   });

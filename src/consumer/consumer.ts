@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { BackgroundTask } from '../background/task';
 import { withDeadline } from '../storage/deadline';
 import { Backoff, retryDelaySec } from './backoff';
-import type { Clock } from './clock';
+import type { Clock } from '../clock';
 import { isExpectedFailure, type FailureKind } from './errors';
 import { MessageLease } from './lease';
 import type { ConsumerQueue, PoisonSink, QueueMessage } from './queue';
@@ -50,6 +50,24 @@ interface Received<T> {
   decoded: Decoded<T>;
   log: Logger;
 }
+
+/**
+ * The consumer's log messages, one per event. Tests and log queries match
+ * these constants (or the line's fields: outcome, kind, delayMs), never a
+ * copy of the wording, so rewording a line breaks nothing silently.
+ */
+export const CONSUMER_LOG = {
+  drainDeadline: 'drain deadline reached; in-flight messages are left for redelivery',
+  receiveFailed: 'receive failed; backing off',
+  unexpected: 'unexpected consumer error',
+  deleteFailedAfterWork: 'delete failed after the work was done; the redelivery will be a no-op',
+  handlerFailed: 'handler failed; leaving the message for redelivery',
+  pausing: 'storage unreachable under a handler; pausing new handlers',
+  poisonWriteFailed: 'could not write to the poison queue; leaving the message for redelivery',
+} as const;
+
+/** The one line each message ends with; its `outcome` field is the outcome. */
+export const settledLog = (outcome: Outcome): string => `message ${outcome}`;
 
 /**
  * One async loop, BullMQ-Worker style: receive a batch when a slot is free and
@@ -127,7 +145,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
     const finished = await Promise.race([drained, timer]);
     deadline.abort();
     if (!finished) {
-      this.o.logger.warn({ inFlight: this.active.size }, 'drain deadline reached; in-flight messages are left for redelivery');
+      this.o.logger.warn({ inFlight: this.active.size }, CONSUMER_LOG.drainDeadline);
       this.hardStop.abort();
       await Promise.race([drained, this.o.clock.sleep(1000)]);
     }
@@ -162,7 +180,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
           this.state = 'backing_off';
           this.lastError = { at: new Date(clock.now()).toISOString(), message: (err as Error).message };
           const delay = outage.next();
-          this.o.logger.warn({ err, delayMs: delay }, 'receive failed; backing off');
+          this.o.logger.warn({ err, delayMs: delay }, CONSUMER_LOG.receiveFailed);
           await clock.sleep(delay, signal);
           continue;
         }
@@ -203,7 +221,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
 
   private spawn(r: Received<T>): void {
     const p: Promise<void> = this.process(r)
-      .catch((err) => r.log.error({ err }, 'unexpected consumer error'))
+      .catch((err) => r.log.error({ err }, CONSUMER_LOG.unexpected))
       .finally(() => this.active.delete(p));
     this.active.add(p);
   }
@@ -214,7 +232,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
     const finish = (outcome: Outcome, result?: R) => {
       const ms = this.o.clock.now() - started;
       this.o.observer?.settled(outcome, ms, result);
-      log.info({ outcome, ms: Math.round(ms) }, `message ${outcome}`);
+      log.info({ outcome, ms: Math.round(ms) }, settledLog(outcome));
     };
     // Its visibility lapsed while it waited in the buffer (e.g. storage was down) and someone else has it now.
     if (lease.lost) return finish('lost');
@@ -236,7 +254,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
       finish((await lease.delete()) ? 'deleted' : 'lost', result);
     } catch (err) {
       // The work is done and stored; the redelivery finds it done and only deletes.
-      log.warn({ err }, 'delete failed after the work was done; the redelivery will be a no-op');
+      log.warn({ err }, CONSUMER_LOG.deleteFailedAfterWork);
       finish('retried', result);
     }
   }
@@ -258,10 +276,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
       }
       const delaySec = retryDelaySec(m.dequeueCount);
       // An expected wait is one line with its reason; a stack trace is for the unexpected.
-      log.warn(
-        { ...(isExpectedFailure(kind) ? { reason: message } : { err }), kind, delaySec },
-        'handler failed; leaving the message for redelivery',
-      );
+      log.warn({ ...(isExpectedFailure(kind) ? { reason: message } : { err }), kind, delaySec }, CONSUMER_LOG.handlerFailed);
       await lease.release(delaySec);
       return 'retried';
     } finally {
@@ -271,7 +286,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
       if (kind === 'outage' && this.o.clock.now() >= this.pausedUntil) {
         const delayMs = this.outage.next();
         this.pausedUntil = this.o.clock.now() + delayMs;
-        log.warn({ delayMs }, 'storage unreachable under a handler; pausing new handlers');
+        log.warn({ delayMs }, CONSUMER_LOG.pausing);
       }
     }
   }
@@ -282,7 +297,7 @@ export class QueueConsumer<T, R> implements BackgroundTask {
     try {
       await this.o.poison.add({ body: m.messageText, reason, code, dequeueCount: m.dequeueCount, originalMessageId: m.messageId });
     } catch (err) {
-      log.warn({ err }, 'could not write to the poison queue; leaving the message for redelivery');
+      log.warn({ err }, CONSUMER_LOG.poisonWriteFailed);
       await lease.release(retryDelaySec(m.dequeueCount));
       return 'retried';
     }

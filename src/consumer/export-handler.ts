@@ -1,6 +1,6 @@
 import type { ExpenseStore } from '../expenses/expense-store';
-import { exportDecision } from '../expenses/lifecycle';
-import { messageDatePart, type ApprovalMessage } from '../expenses/model';
+import { exportDecision, moveTo } from '../expenses/lifecycle';
+import { messageDatePart, type ApprovalMessage } from '../expenses/approval-message';
 import type { ExportTable } from '../export/export-table';
 import { toExportRow, NotExportableError } from '../export/export-row';
 import { isPreconditionFailed } from '../storage/errors';
@@ -54,7 +54,7 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
   let transitioned = false;
   for (let attempt = 0; exportDecision(expense.state) === 'export'; attempt++) {
     try {
-      await d.store.replace({ ...expense, state: 'processing' }, etag, signal);
+      await d.store.replace(moveTo(expense, 'processing'), etag, signal);
       transitioned = true;
       break;
     } catch (err) {

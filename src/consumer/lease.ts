@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { withDeadline } from '../storage/deadline';
 import { isLostLease } from '../storage/errors';
-import type { Clock } from './clock';
+import type { Clock } from '../clock';
 import type { ConsumerQueue, QueueMessage } from './queue';
 
 export interface LeaseOptions {
@@ -13,6 +13,14 @@ export interface LeaseOptions {
   /** The consumer's hard stop: renewals (and their storage calls) end with it. */
   signal: AbortSignal;
 }
+
+/** A lease's log messages, one per event (see CONSUMER_LOG). */
+export const LEASE_LOG = {
+  lostWhileRenewing: 'lease lost while renewing: another consumer owns the message now',
+  renewalFailed: 'lease renewal failed; retrying at next tick',
+  lostOnDelete: 'delete found the lease lost: another consumer owns the message now',
+  releaseFailed: 'release failed; the visibility timeout will return the message',
+} as const;
 
 /**
  * Our hold on one received message. While we work, it renews the visibility
@@ -57,9 +65,9 @@ export class MessageLease {
     } catch (err) {
       if (isLostLease(err)) {
         this.lost = true;
-        this.o.log.warn({ err }, 'lease lost while renewing: another consumer owns the message now');
+        this.o.log.warn({ err }, LEASE_LOG.lostWhileRenewing);
       } else {
-        this.o.log.warn({ err }, 'lease renewal failed; retrying at next tick');
+        this.o.log.warn({ err }, LEASE_LOG.renewalFailed);
       }
     }
   }
@@ -82,7 +90,7 @@ export class MessageLease {
     } catch (err) {
       if (!isLostLease(err)) throw err;
       this.lost = true;
-      this.o.log.warn({ err }, 'delete found the lease lost: another consumer owns the message now');
+      this.o.log.warn({ err }, LEASE_LOG.lostOnDelete);
       return false;
     }
   }
@@ -96,7 +104,7 @@ export class MessageLease {
         this.o.queue.update(this.message.messageId, this.popReceipt, delaySec, abortSignal),
       );
     } catch (err) {
-      this.o.log.debug({ err }, 'release failed; the visibility timeout will return the message');
+      this.o.log.debug({ err }, LEASE_LOG.releaseFailed);
     }
   }
 

@@ -3,6 +3,9 @@ import type { AzureQueue } from '../storage/azure-queue';
 import { withDeadline } from '../storage/deadline';
 import type { PoisonSink, QueueMessage } from './queue';
 
+/** The audit line of a discard (who removed which poison messages for good), from the API and the CLI alike. */
+export const POISON_DISCARDED_LOG = 'poison messages discarded';
+
 /** What we keep of a message we gave up on: the original body, untouched, and why. */
 export interface PoisonEnvelope {
   code: string;

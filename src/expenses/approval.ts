@@ -1,12 +1,14 @@
+import { systemClock, type Clock } from '../clock';
 import { withDeadline } from '../storage/deadline';
 import { isPreconditionFailed } from '../storage/errors';
-import { encodeApproval } from '../consumer/message-codec';
+import { encodeApproval } from './approval-message';
 import type { QueueSender } from '../storage/azure-queue';
 import { dateInZone } from './dates';
-import { ConcurrentChangeError, ExpenseNotFoundError } from './errors';
+import { ConcurrentChangeError, ExpenseNotFoundError, StateConflictError } from './errors';
 import type { ExpenseStore } from './expense-store';
-import { approvalDecision, nextApprovalAttempt, TransitionRefusedError } from './lifecycle';
-import type { ApprovalMessage, Expense } from './model';
+import { approvalDecision, isApprovedOrExported, moveTo, nextApprovalAttempt, TransitionRefusedError } from './lifecycle';
+import type { ApprovalMessage } from './approval-message';
+import type { Expense } from './model';
 import type { Outbox } from './outbox';
 
 export interface ApprovalDeps {
@@ -15,7 +17,7 @@ export interface ApprovalDeps {
   queue: QueueSender;
   timeoutMs: number;
   timeZone: string;
-  now?: () => Date;
+  clock?: Clock;
 }
 
 /**
@@ -30,9 +32,9 @@ export interface ApprovalDeps {
  * are harmless because the consumer is idempotent (insert 409 → continue).
  */
 export class ApprovalService {
-  private readonly now: () => Date;
+  private readonly clock: Clock;
   constructor(private readonly d: ApprovalDeps) {
-    this.now = d.now ?? (() => new Date());
+    this.clock = d.clock ?? systemClock;
   }
 
   async approve(id: string, approver: string, signal?: AbortSignal): Promise<{ expense: Expense; enqueued: boolean }> {
@@ -45,10 +47,9 @@ export class ApprovalService {
       if (decision === 'already-approved') return { expense, enqueued: false };
       if (decision === 'refuse') throw new TransitionRefusedError(id, expense.state, 'approved');
 
-      const at = this.now();
+      const at = new Date(this.clock.now());
       const approved: Expense = {
-        ...expense,
-        state: 'approved',
+        ...moveTo(expense, 'approved'),
         approvedAt: at.toISOString(),
         approver,
         approvalDate: dateInZone(at, this.d.timeZone),
@@ -66,6 +67,23 @@ export class ApprovalService {
       return { expense: approved, enqueued: true };
     }
     throw new ConcurrentChangeError(id);
+  }
+
+  /**
+   * Sends an approved or exported expense's approval message again (an
+   * admin's re-export). The export row key is (approvalDate, id), so a
+   * re-export can never add a second row.
+   */
+  async reexport(id: string, signal?: AbortSignal): Promise<ApprovalMessage> {
+    const found = await this.d.store.get(id, signal);
+    if (!found) throw new ExpenseNotFoundError(id);
+    const { state, approvalDate } = found.value;
+    if (!isApprovedOrExported(state) || !approvalDate) {
+      throw new StateConflictError(id, state, `Expense ${id} is ${state}; only approved or processing expenses can be re-exported.`);
+    }
+    const msg = { expenseId: id, approvalDate };
+    await this.enqueue(msg, signal);
+    return msg;
   }
 
   async enqueue(msg: ApprovalMessage, signal?: AbortSignal): Promise<void> {

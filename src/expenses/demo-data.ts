@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { clockAt } from '../clock';
 import { ApprovalService, type ApprovalDeps } from './approval';
 import type { ExpenseStore } from './expense-store';
 import type { NewExpense } from './model';
@@ -39,7 +40,7 @@ export interface SeedOptions {
 
 /** Creates (and optionally approves) expenses through the same code paths as the API. */
 export async function seedExpenses(o: SeedOptions): Promise<string[]> {
-  const approvals = new ApprovalService({ ...o.approvalDeps, now: o.at ? () => o.at! : undefined });
+  const approvals = new ApprovalService({ ...o.approvalDeps, clock: o.at ? clockAt(o.at) : undefined });
   let done = 0;
   return mapLimit([...Array(o.count).keys()], o.concurrency ?? 8, async (i) => {
     const e = await o.store.create(demoExpense(i), o.at ?? new Date());

@@ -19,3 +19,15 @@ export class ConcurrentChangeError extends Error {
     super(`Expense ${expenseId} is being changed concurrently; retry.`);
   }
 }
+
+/** The expense's state does not allow the operation: a correction once approved, a re-export before approval. */
+export class StateConflictError extends Error {
+  override name = 'StateConflictError';
+  constructor(
+    readonly expenseId: string,
+    readonly state: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

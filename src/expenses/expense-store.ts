@@ -5,7 +5,7 @@ import { INITIAL_STATE } from './lifecycle';
 import { withDeadline } from '../storage/deadline';
 import { isNotFound } from '../storage/errors';
 import type { Expense, ExpenseItem, NewExpense } from './model';
-import { RESULT_ROW_PREFIX, resultRowKey, type ResultRecord } from '../results/result-history';
+import { RESULT_ROW_PREFIX, resultRowKey, type ResultRecord } from './result-history';
 import type { ResultStatus } from './lifecycle';
 
 const EXPENSE_ROW = 'expense';

@@ -1,5 +1,5 @@
 import { formatMinor, sumMinor } from '../money/money';
-import type { ResultRecord } from '../results/result-history';
+import type { ResultRecord } from './result-history';
 import type { Expense, ExpenseItem } from './model';
 
 /** The JSON shape of an expense in the API: exact decimal strings, never floats; its results, when asked for. */

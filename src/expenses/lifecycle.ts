@@ -53,6 +53,23 @@ export function checkTransition(id: string, from: ExpenseState, to: ExpenseState
 }
 
 /**
+ * The expense in state `to`, after the one check of the move. Every write of
+ * a state goes through here (or `acknowledged`), never through a literal.
+ */
+export function moveTo<E extends { id: string; state: ExpenseState }>(expense: E, to: ExpenseState): E {
+  checkTransition(expense.id, expense.state, to);
+  return { ...expense, state: to };
+}
+
+/**
+ * The expense once its export row is acknowledged: exported, through
+ * processing when it is still approved (see takesAcknowledgement).
+ */
+export function acknowledged<E extends { id: string; state: ExpenseState }>(expense: E): E {
+  return canTransition(expense.state, 'exported') ? moveTo(expense, 'exported') : moveTo(moveTo(expense, 'processing'), 'exported');
+}
+
+/**
  * What an approval request does in this state: approve (a first approval,
  * or a new attempt after a rejection), nothing (already approved: a retried
  * request), or refuse.

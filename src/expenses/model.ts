@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { isCurrency, parseAmount } from '../money/money';
-import { isCalendarDate } from './dates';
 import type { ExpenseState } from './lifecycle';
 
 export const REIMBURSEMENT_METHODS = ['direct_deposit', 'check', 'cash'] as const;
@@ -74,51 +73,3 @@ export const newExpenseSchema = z
   });
 
 export type NewExpense = z.output<typeof newExpenseSchema>;
-
-/**
- * An approval message's date as producers write it: YYYY-MM-DD, or an ISO
- * 8601 date-time (.NET serializers write a DateTime so). Only its date part
- * is ever compared, and the stored approval date wins anyway.
- */
-const ISO_DATE_TIME =
-  /^(\d{4}-\d{2}-\d{2})(?:T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?$/;
-export const messageDatePart = (value: string): string | undefined => {
-  const date = ISO_DATE_TIME.exec(value)?.[1];
-  return date !== undefined && isCalendarDate(date) ? date : undefined;
-};
-
-const APPROVAL_FIELDS = ['expenseId', 'approvalDate'] as const;
-
-/**
- * Field names in any case (Newtonsoft's default writes ExpenseId and
- * ApprovalDate), as their canonical names. A field given twice in different
- * cases is refused: which one the producer meant is a guess.
- */
-function canonicalFieldNames(value: unknown, ctx: z.RefinementCtx): unknown {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-  const out: Record<string, unknown> = {};
-  const seen: Record<string, string[]> = {};
-  for (const [key, v] of Object.entries(value)) {
-    const field = APPROVAL_FIELDS.find((f) => f.toLowerCase() === key.toLowerCase());
-    if (!field) continue;
-    (seen[field] ??= []).push(key);
-    out[field] = v;
-  }
-  for (const [field, keys] of Object.entries(seen)) {
-    if (keys.length > 1) ctx.addIssue({ code: 'custom', path: [field], message: `given more than once (${keys.join(', ')})` });
-  }
-  return out;
-}
-
-/** The approval message: small, and everything else is read from the tables. */
-export const approvalMessageSchema = z.preprocess(
-  canonicalFieldNames,
-  z.object({
-    expenseId: z.string().regex(KEY_PATTERN, 'expenseId violates table key rules'),
-    approvalDate: z
-      .string()
-      .refine((v) => messageDatePart(v) !== undefined, 'approvalDate must be a real YYYY-MM-DD date or an ISO 8601 date-time'),
-  }),
-);
-// Unknown extra fields are ignored (not poisoned) so the producer can add fields without a lockstep deploy.
-export type ApprovalMessage = z.infer<typeof approvalMessageSchema>;

@@ -1,4 +1,5 @@
 import { odata, type TableClient } from '@azure/data-tables';
+import { systemClock, type Clock } from '../clock';
 import { LISTING_DEADLINE_FACTOR, withDeadline } from '../storage/deadline';
 import { isNotFound, isPreconditionFailed } from '../storage/errors';
 
@@ -29,7 +30,7 @@ export class Outbox {
   constructor(
     private readonly table: TableClient,
     private readonly timeoutMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Upsert: recording the same intent again replaces it (and restarts its age). */
@@ -64,7 +65,7 @@ export class Outbox {
       });
       for await (const e of rows) {
         const { partitionKey: _pk, rowKey, etag, timestamp, ...props } = e;
-        out.push({ id: rowKey!, etag, ageMs: this.now() - Date.parse(timestamp ?? ''), props });
+        out.push({ id: rowKey!, etag, ageMs: this.clock.now() - Date.parse(timestamp ?? ''), props });
       }
       return out;
     });

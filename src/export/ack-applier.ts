@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../background/periodic-task';
 import type { ExpenseStore } from '../expenses/expense-store';
-import { takesAcknowledgement } from '../expenses/lifecycle';
+import { acknowledged, takesAcknowledgement } from '../expenses/lifecycle';
 import type { Outbox } from '../expenses/outbox';
 import { mapLimit } from '../map-limit';
 import { isPreconditionFailed } from '../storage/errors';
@@ -80,7 +80,7 @@ export class AckApplier extends PeriodicTask {
       const { value: e, etag } = found;
       if ((e.approvalAttempt ?? 1) !== attempt || !takesAcknowledgement(e.state)) return false;
       try {
-        await this.d.store.replace({ ...e, state: 'exported' }, etag, signal);
+        await this.d.store.replace(acknowledged(e), etag, signal);
         return true;
       } catch (err) {
         if (!isPreconditionFailed(err) || tries >= 3) throw err;

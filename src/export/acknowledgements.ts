@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock';
 import type { Outbox } from '../expenses/outbox';
 import type { ExportTable } from './export-table';
 import type { Manifest } from './manifest';
@@ -7,7 +8,7 @@ export interface AcknowledgementDeps {
   outbox: Outbox;
   /** The background task that moves the acknowledged expenses; nudged so it starts at once. */
   applier: { nudge(): void };
-  now?: () => Date;
+  clock?: Clock;
 }
 
 /**
@@ -17,9 +18,9 @@ export interface AcknowledgementDeps {
  * resumably. Pulling a file never marks anything.
  */
 export class AcknowledgementService {
-  private readonly now: () => Date;
+  private readonly clock: Clock;
   constructor(private readonly d: AcknowledgementDeps) {
-    this.now = d.now ?? (() => new Date());
+    this.clock = d.clock ?? systemClock;
   }
 
   async acknowledge(
@@ -29,7 +30,7 @@ export class AcknowledgementService {
     signal?: AbortSignal,
   ): Promise<{ manifest: Manifest; newlyAcknowledged: number }> {
     await this.d.outbox.record('acknowledgement', date, { through: String(through) }, signal);
-    const result = await this.d.exportTable.acknowledge(date, through, by, this.now(), signal);
+    const result = await this.d.exportTable.acknowledge(date, through, by, new Date(this.clock.now()), signal);
     this.d.applier.nudge();
     return result;
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../background/periodic-task';
+import { systemClock, type Clock } from '../clock';
 import { dateInZone, nextDate, startOfDayInZone } from '../expenses/dates';
 import { DayUpgradingError } from './errors';
 import type { ExportTable } from './export-table';
@@ -10,7 +11,7 @@ export interface DayCloserDeps {
   graceMs: number;
   intervalMs: number;
   logger: Logger;
-  now?: () => Date;
+  clock?: Clock;
 }
 
 /** The oldest day the closer looks at: the index is one small partition, but not every day since 1970 needs a look each minute. */
@@ -23,11 +24,11 @@ const LOOKBACK = '1970-01-01';
  * close itself is idempotent. An admin may close a day earlier.
  */
 export class DayCloser extends PeriodicTask {
-  private readonly now: () => Date;
+  private readonly clock: Clock;
 
   constructor(private readonly d: DayCloserDeps) {
     super({ name: 'day-closer', intervalMs: d.intervalMs, logger: d.logger });
-    this.now = d.now ?? (() => new Date());
+    this.clock = d.clock ?? systemClock;
   }
 
   /** Whether `date` is over (in the zone) plus the grace, at `now`. */
@@ -44,7 +45,7 @@ export class DayCloser extends PeriodicTask {
   }
 
   async closeDue(signal?: AbortSignal): Promise<string[]> {
-    const now = this.now();
+    const now = new Date(this.clock.now());
     const today = dateInZone(now, this.d.timeZone);
     const closed: string[] = [];
     for (const date of await this.d.exportTable.openDays(LOOKBACK, today, signal)) {

@@ -1,5 +1,5 @@
 import type { TransactionAction } from '@azure/data-tables';
-import type { Clock } from '../consumer/clock';
+import type { Clock } from '../clock';
 import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
 import { CONFLICTS, retryOnRace } from '../storage/optimistic';
 import type { ExportRow } from './export-row';

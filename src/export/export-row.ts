@@ -45,7 +45,9 @@ export function rowKeyFor(expenseId: string, attempt: number): string {
   return attempt <= 1 ? expenseId : `${expenseId}.${attempt}`;
 }
 
-export class NotExportableError extends Error {}
+export class NotExportableError extends Error {
+  override name = 'NotExportableError';
+}
 
 /** Pure: flattens an approved expense and its items into its export row. `amount` is the exact sum with the currency's minor digits. */
 export function toExportRow(expense: Expense, items: readonly ExpenseItem[]): ExportRow {

@@ -1,6 +1,6 @@
 import { odata, type TableClient, type TableEntityQueryOptions } from '@azure/data-tables';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../consumer/clock';
+import { systemClock, type Clock } from '../clock';
 import { mapLimit } from '../map-limit';
 import { CONFLICTS, retryOnRace } from '../storage/optimistic';
 import { DayWriter, type AppendResult, type DayWriterEvents } from './day-writer';

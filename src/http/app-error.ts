@@ -1,36 +1,38 @@
 /**
- * The one error type that crosses layers. `code` is stable and becomes the
+ * Every problem code the API answers with, its HTTP status and its title:
+ * the one list (openapi.yaml documents them). `code` is stable and becomes the
  * problem+json `type` (https://expense-export.dev/problems/<code>) and `code`.
  */
-export const ERROR_STATUS = {
-  bad_request: 400,
-  invalid_date: 400,
-  invalid_range: 400,
-  validation_failed: 400,
-  undecodable_body: 400,
-  bad_header: 400,
-  malformed_file: 400,
-  idempotency_key_required: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  import_in_progress: 409,
-  payload_too_large: 413,
-  seq_out_of_range: 422,
-  row_count_mismatch: 422,
-  idempotency_key_reused: 422,
-  unsupported_media_type: 415,
-  too_many_requests: 429,
-  internal: 500,
-  storage_unavailable: 503,
-  day_upgrading: 503,
-  shutting_down: 503,
-} as const;
+export const PROBLEMS = {
+  bad_request: { status: 400, title: 'Bad request' },
+  invalid_date: { status: 400, title: 'Invalid date' },
+  invalid_range: { status: 400, title: 'Invalid range' },
+  validation_failed: { status: 400, title: 'Request validation failed' },
+  undecodable_body: { status: 400, title: 'Body is not UTF-8' },
+  bad_header: { status: 400, title: 'Not a results file' },
+  malformed_file: { status: 400, title: 'Malformed file' },
+  idempotency_key_required: { status: 400, title: 'Idempotency-Key required' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  conflict: { status: 409, title: 'Conflict' },
+  import_in_progress: { status: 409, title: 'Import in progress' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  seq_out_of_range: { status: 422, title: "Beyond the day's last seq" },
+  row_count_mismatch: { status: 422, title: 'Row count mismatch' },
+  idempotency_key_reused: { status: 422, title: 'Idempotency-Key reused' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  too_many_requests: { status: 429, title: 'Too many requests' },
+  internal: { status: 500, title: 'Internal error' },
+  storage_unavailable: { status: 503, title: 'Storage unavailable' },
+  day_upgrading: { status: 503, title: 'Day being upgraded' },
+  shutting_down: { status: 503, title: 'Shutting down' },
+} as const satisfies Record<string, { status: number; title: string }>;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export type ErrorCode = keyof typeof PROBLEMS;
 
+/** The one error type that crosses into HTTP; domain errors are mapped to it in error-middleware.ts. */
 export class AppError extends Error {
   readonly status: number;
   constructor(
@@ -46,7 +48,7 @@ export class AppError extends Error {
   ) {
     super(message, { cause: extra.cause });
     this.name = 'AppError';
-    this.status = ERROR_STATUS[code];
+    this.status = PROBLEMS[code].status;
   }
 }
 

@@ -1,38 +1,13 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, ERROR_STATUS, PROBLEM_BASE, type ErrorCode } from './app-error';
+import { AppError, PROBLEMS, PROBLEM_BASE, type ErrorCode } from './app-error';
+import { AuthError } from '../auth/errors';
 import { isTransientStorageError } from '../storage/errors';
-import { ConcurrentChangeError, ExpenseNotFoundError, TransitionRefusedError } from '../expenses/errors';
+import { ConcurrentChangeError, ExpenseNotFoundError, StateConflictError, TransitionRefusedError } from '../expenses/errors';
 import { DayUpgradingError, SeqOutOfRangeError } from '../export/errors';
 import { ResultFileError } from '../results/result-file';
 import { IdempotencyError } from '../results/results-import';
 
-const TITLES: Record<ErrorCode, string> = {
-  bad_request: 'Bad request',
-  invalid_date: 'Invalid date',
-  invalid_range: 'Invalid range',
-  validation_failed: 'Request validation failed',
-  undecodable_body: 'Body is not UTF-8',
-  bad_header: 'Not a results file',
-  malformed_file: 'Malformed file',
-  idempotency_key_required: 'Idempotency-Key required',
-  unauthorized: 'Authentication required',
-  forbidden: 'Forbidden',
-  not_found: 'Not found',
-  method_not_allowed: 'Method not allowed',
-  conflict: 'Conflict',
-  import_in_progress: 'Import in progress',
-  payload_too_large: 'Payload too large',
-  seq_out_of_range: "Beyond the day's last seq",
-  row_count_mismatch: 'Row count mismatch',
-  idempotency_key_reused: 'Idempotency-Key reused',
-  unsupported_media_type: 'Unsupported media type',
-  too_many_requests: 'Too many requests',
-  internal: 'Internal error',
-  storage_unavailable: 'Storage unavailable',
-  day_upgrading: 'Day being upgraded',
-  shutting_down: 'Shutting down',
-};
-
+/** The code a framework error (body-parser, the OpenAPI validator) gets from its status alone. */
 const BY_STATUS: Partial<Record<number, ErrorCode>> = {
   400: 'bad_request',
   401: 'unauthorized',
@@ -74,7 +49,7 @@ export function toAppError(err: unknown): AppError {
         ? 'Request body is not valid JSON.'
         : code === 'validation_failed'
           ? 'The request does not match the API schema.'
-          : (errors?.[0]?.message ?? TITLES[code]);
+          : (errors?.[0]?.message ?? PROBLEMS[code].title);
     return new AppError(code, message, errors ? { errors } : {});
   }
   return new AppError('internal', 'An unexpected error occurred.', { cause: err });
@@ -82,8 +57,11 @@ export function toAppError(err: unknown): AppError {
 
 /** Domain errors carry no HTTP; this is where they get their status and stable code. */
 function fromDomainError(err: unknown): AppError | undefined {
+  if (err instanceof AuthError) return new AppError(err.code, err.message, { headers: { ...err.headers } });
   if (err instanceof ExpenseNotFoundError) return new AppError('not_found', err.message);
-  if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError) return new AppError('conflict', err.message);
+  if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError || err instanceof StateConflictError) {
+    return new AppError('conflict', err.message);
+  }
   if (err instanceof SeqOutOfRangeError) return new AppError('seq_out_of_range', err.message);
   if (err instanceof DayUpgradingError) {
     // Numbering runs at hundreds to thousands of rows a second: a few seconds is the right pace to ask again.
@@ -99,11 +77,11 @@ function fromDomainError(err: unknown): AppError | undefined {
 export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, instance?: string): void {
   for (const [k, v] of Object.entries(err.extra.headers ?? {})) res.setHeader(k, v);
   res
-    .status(ERROR_STATUS[err.code])
+    .status(err.status)
     .type('application/problem+json')
     .json({
       type: PROBLEM_BASE + err.code,
-      title: TITLES[err.code],
+      title: PROBLEMS[err.code].title,
       status: err.status,
       code: err.code,
       detail: err.message,

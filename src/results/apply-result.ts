@@ -1,5 +1,6 @@
 import type { ExpenseStore } from '../expenses/expense-store';
-import { hasExportRow, resultDecision } from '../expenses/lifecycle';
+import { systemClock, type Clock } from '../clock';
+import { hasExportRow, moveTo, resultDecision } from '../expenses/lifecycle';
 import type { ExportTable } from '../export/export-table';
 import { rowKeyFor } from '../export/export-row';
 import { minorOf } from '../export/manifest';
@@ -25,7 +26,7 @@ export interface LineResult {
 export interface ApplyDeps {
   store: ExpenseStore;
   exportTable: Pick<ExportTable, 'approvalRow'>;
-  now?: () => Date;
+  clock?: Clock;
 }
 
 /**
@@ -74,7 +75,7 @@ export async function applyResultLine(d: ApplyDeps, line: ResultLine, importId: 
 
     try {
       await d.store.applyResult(
-        { ...e, state: line.status },
+        moveTo(e, line.status),
         etag,
         {
           attempt: approval,
@@ -84,7 +85,7 @@ export async function applyResultLine(d: ApplyDeps, line: ResultLine, importId: 
           message: line.message,
           amount: lineAmount(line),
           currency: line.currency,
-          appliedAt: (d.now?.() ?? new Date()).toISOString(),
+          appliedAt: new Date((d.clock ?? systemClock).now()).toISOString(),
           importId,
         },
         signal,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { odata } from '@azure/data-tables';
+import { systemClock, type Clock } from '../clock';
 import { withDeadline } from '../storage/deadline';
 import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
 
@@ -32,7 +33,7 @@ export class ImportLedger {
   constructor(
     private readonly table: TableClient,
     private readonly timeoutMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   private call<T>(fn: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
@@ -46,7 +47,7 @@ export class ImportLedger {
       try {
         const res = await this.call((abortSignal) =>
           this.table.createEntity(
-            { partitionKey: importId, rowKey: RECORD, key, fingerprint, state: 'running', leaseUntil: this.now() + LEASE_MS },
+            { partitionKey: importId, rowKey: RECORD, key, fingerprint, state: 'running', leaseUntil: this.clock.now() + LEASE_MS },
             { abortSignal },
           ),
         );
@@ -58,7 +59,7 @@ export class ImportLedger {
       if (!e) continue; // deleted meanwhile (never by us): try to create again
       if (e.fingerprint !== fingerprint) return { kind: 'mismatch', importId };
       if (e.state === 'done') return { kind: 'replay', importId, response: await this.response(importId, Number(e.chunks)) };
-      const left = Number(e.leaseUntil) - this.now();
+      const left = Number(e.leaseUntil) - this.clock.now();
       if (left > 0) return { kind: 'in-flight', importId, retryAfterSec: Math.ceil(left / 1000) };
       try {
         return { kind: 'resume', importId, etag: await this.extendLease(importId, e.etag) };
@@ -95,7 +96,7 @@ export class ImportLedger {
     }
     await this.call((abortSignal) =>
       this.table.updateEntity(
-        { partitionKey: importId, rowKey: RECORD, state: 'done', chunks: chunks.length, doneAt: new Date(this.now()).toISOString() },
+        { partitionKey: importId, rowKey: RECORD, state: 'done', chunks: chunks.length, doneAt: new Date(this.clock.now()).toISOString() },
         'Merge',
         {
           etag,
@@ -117,7 +118,7 @@ export class ImportLedger {
   /** The lease runs LEASE_MS from now, conditional on the etag held (a 412: someone else has the key). */
   private async extendLease(importId: string, etag: string): Promise<string | undefined> {
     const res = await this.call((abortSignal) =>
-      this.table.updateEntity({ partitionKey: importId, rowKey: RECORD, leaseUntil: this.now() + LEASE_MS }, 'Merge', {
+      this.table.updateEntity({ partitionKey: importId, rowKey: RECORD, leaseUntil: this.clock.now() + LEASE_MS }, 'Merge', {
         etag,
         abortSignal,
       }),

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { parse as csvParse, CsvError } from 'csv-parse';
 import { parser as jsonParser } from 'stream-json';
 import { streamArray } from 'stream-json/streamers/StreamArray';
-import { headerProblem, RESULT_COLUMNS, type ResultColumn } from './result-line';
+import { headerProblem, RESULT_COLUMNS, type ResultCells } from './result-line';
 
 /**
  * A results file, streamed from the request into a temporary file (size
@@ -80,13 +80,14 @@ export async function spool(body: Readable, maxBytes: number): Promise<SpooledFi
   return { path, bytes, sha256: hash.digest('hex'), remove };
 }
 
-export interface RawRecord {
-  raw: Partial<Record<ResultColumn, unknown>>;
+/** One record of a file as read, before any line rule: its cells, and where it is (CSV: its line in the file; JSON: its position in the array, from 1). */
+export interface ResultFileRecord {
+  raw: ResultCells;
   line: number;
 }
 
 /** The file's records, one at a time, with back-pressure; its whole-file problems as ResultFileError. */
-export async function* readRecords(path: string, media: ResultMedia): AsyncGenerator<RawRecord> {
+export async function* readRecords(path: string, media: ResultMedia): AsyncGenerator<ResultFileRecord> {
   try {
     if (media === 'csv') yield* csvRecords(path);
     else yield* jsonRecords(path);
@@ -97,7 +98,7 @@ export async function* readRecords(path: string, media: ResultMedia): AsyncGener
   }
 }
 
-async function* csvRecords(path: string): AsyncGenerator<RawRecord> {
+async function* csvRecords(path: string): AsyncGenerator<ResultFileRecord> {
   let header = false;
   // csv-parse reports an error thrown in `columns` as its own; keep ours to rethrow.
   let headerError: ResultFileError | undefined;
@@ -125,7 +126,7 @@ async function* csvRecords(path: string): AsyncGenerator<RawRecord> {
   if (!header) throw new ResultFileError('bad_header', `The file is empty: the header row must be ${RESULT_COLUMNS.join(',')}.`);
 }
 
-async function* jsonRecords(path: string): AsyncGenerator<RawRecord> {
+async function* jsonRecords(path: string): AsyncGenerator<ResultFileRecord> {
   const elements = createReadStream(path).pipe(jsonParser()).pipe(streamArray());
   for await (const e of elements as AsyncIterable<{ key: number; value: unknown }>) {
     const v = e.value;

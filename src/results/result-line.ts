@@ -33,8 +33,8 @@ export const MAX_MESSAGE = 500;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 const CONTROL = /\p{Cc}/u;
 
-/** A cell as given: CSV cells are strings; JSON values may be numbers (an amount) or missing. */
-type RawRecord = Partial<Record<ResultColumn, unknown>>;
+/** One line's cells by column, as given: CSV cells are strings; JSON values may be numbers (an amount) or missing. */
+export type ResultCells = Partial<Record<ResultColumn, unknown>>;
 
 function text(v: unknown): string | undefined {
   if (v === undefined || v === null) return '';
@@ -44,7 +44,7 @@ function text(v: unknown): string | undefined {
 }
 
 /** Judges one record on its own: a ResultLine, or why it is a bad row. */
-export function parseResultLine(raw: RawRecord, line: number): ParsedLine {
+export function parseResultLine(raw: ResultCells, line: number): ParsedLine {
   const cells: Partial<Record<ResultColumn, string>> = {};
   for (const c of RESULT_COLUMNS) {
     const v = text(raw[c]);

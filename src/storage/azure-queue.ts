@@ -1,5 +1,4 @@
 import type { QueueClient } from '@azure/storage-queue';
-import type { ConsumerQueue, QueueMessage } from '../consumer/queue';
 import { withDeadline } from './deadline';
 import { fromQueueText, installQueueTextPolicy, toQueueText } from './queue-text';
 
@@ -9,6 +8,15 @@ export interface SendOptions {
   abortSignal?: AbortSignal;
 }
 
+/** A message as received under a lease (the shape the consumer's ConsumerQueue, src/consumer/queue.ts, asks for). */
+export interface ReceivedMessage {
+  messageId: string;
+  popReceipt: string;
+  dequeueCount: number;
+  /** The body as the producer wrote it. */
+  messageText: string;
+}
+
 /** Sending text to a queue: all that producers (approvals, replay, poison) need. */
 export interface QueueSender {
   send(text: string, opts?: SendOptions): Promise<void>;
@@ -16,13 +24,13 @@ export interface QueueSender {
 
 /**
  * One Azure Storage queue, through the SDK's QueueClient: the consumer's
- * narrow interface, plus send, peek and depth for the rest of the service.
+ * narrow interface (structurally: storage does not import the consumer), plus send, peek and depth for the rest of the service.
  * Message text passes through here in both directions, so this is where
  * the service's view of a message body is decided: exactly the text a
  * producer sent, CR and LF included (see queue-text.ts for what the SDK
  * alone would lose, and how the text is kept).
  */
-export class AzureQueue implements ConsumerQueue, QueueSender {
+export class AzureQueue implements QueueSender {
   constructor(
     readonly client: QueueClient,
     private readonly timeoutMs: number,
@@ -34,7 +42,7 @@ export class AzureQueue implements ConsumerQueue, QueueSender {
     return this.client.name;
   }
 
-  async receive(max: number, visibilityTimeoutSec: number, signal: AbortSignal): Promise<QueueMessage[]> {
+  async receive(max: number, visibilityTimeoutSec: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
     const res = await this.client.receiveMessages({ numberOfMessages: max, visibilityTimeout: visibilityTimeoutSec, abortSignal: signal });
     return res.receivedMessageItems.map((m) => ({
       messageId: m.messageId,

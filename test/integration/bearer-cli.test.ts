@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { storageEnv } from '../../chaos/child-server';
+import { storageEnv } from '../../harness/child-server';
 import { azuriteConnectionString, testClients, testServices, uniqueNames } from '../support/storage';
 import { assertBuilt, cli, serve, type Served } from '../support/cli';
 import { AUDIENCE, TENANT, startTestIssuer, type TestIssuer } from '../support/oidc';

@@ -1,15 +1,16 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { POISON_DISCARDED_LOG } from '../../src/consumer/poison';
 import { createHash } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/auth/password';
-import { encodeApproval } from '../../src/consumer/message-codec';
+import { encodeApproval } from '../../src/expenses/approval-message';
 import { LOCK_FILE } from '../../src/storage/azurite-lock';
-import { AzuriteProcess } from '../../chaos/azurite-process';
+import { AzuriteProcess } from '../../harness/azurite-process';
 import { azuriteConnectionString, seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';
 import { assertBuilt, cli, serve, type CliResult } from '../support/cli';
-import { storageEnv as serverStorageEnv } from '../../chaos/child-server';
+import { storageEnv as serverStorageEnv } from '../../harness/child-server';
 import { PASSWORD, basic } from '../support/users';
 import { waitFor } from '../support/wait';
 
@@ -126,8 +127,8 @@ describe('against a configured storage account (the test Azurite)', () => {
         .output()
         .split('\n')
         .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { level: number; msg: string; expenseId?: string; dequeueCount?: number })
-        .filter((l) => l.level === 30 && l.msg === 'message deleted');
+        .map((l) => JSON.parse(l) as { level: number; outcome?: string; expenseId?: string; dequeueCount?: number })
+        .filter((l) => l.level === 30 && l.outcome === 'deleted');
       expect(deleted).toHaveLength(500);
       expect(deleted.every((l) => typeof l.expenseId === 'string' && l.dequeueCount === 1)).toBe(true);
     } finally {
@@ -208,7 +209,7 @@ describe('against a configured storage account (the test Azurite)', () => {
     expect(audit).toEqual([
       expect.objectContaining({
         level: 30,
-        msg: 'poison messages discarded',
+        msg: POISON_DISCARDED_LOG,
         principal: `cli:${userInfo().username}`,
         discarded,
         notFound: ['not-a-poison-id'],

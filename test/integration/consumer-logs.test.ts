@@ -1,14 +1,15 @@
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../src/observability/logger';
-import { QueueConsumer } from '../../src/consumer/consumer';
+import { CONSUMER_LOG, QueueConsumer } from '../../src/consumer/consumer';
+import { LEASE_LOG } from '../../src/consumer/lease';
 import { PoisonQueue } from '../../src/consumer/poison';
 import type { HandlerResult } from '../../src/consumer/export-handler';
 import { RetryableError, classifyFailure } from '../../src/consumer/errors';
-import { systemClock } from '../../src/consumer/clock';
+import { systemClock } from '../../src/clock';
 import { AzureQueue } from '../../src/storage/azure-queue';
-import { decodeApproval, encodeApproval } from '../../src/consumer/message-codec';
-import type { ApprovalMessage } from '../../src/expenses/model';
+import { decodeApproval, encodeApproval } from '../../src/expenses/approval-message';
+import type { ApprovalMessage } from '../../src/expenses/approval-message';
 import type { StorageClients } from '../../src/storage/clients';
 import { createServices } from '../../src/services';
 import { createMetrics } from '../../src/observability/metrics';
@@ -23,6 +24,7 @@ interface Line {
   expenseId?: string;
   dequeueCount?: number;
   outcome?: string;
+  messageApprovalDate?: string;
 }
 
 function capture() {
@@ -109,7 +111,7 @@ test('lease lines (renewal found the message gone) carry them too', async () => 
     return ok();
   };
   const lines = await run(handle, [msg('taken-away')], 1, clients);
-  expect(lines.find((l) => l.msg.startsWith('lease lost'))).toMatchObject({ expenseId: 'taken-away', dequeueCount: 1 });
+  expect(lines.find((l) => l.msg === LEASE_LOG.lostWhileRenewing)).toMatchObject({ expenseId: 'taken-away', dequeueCount: 1 });
   expect(lines.find((l) => l.outcome)).toMatchObject({ outcome: 'lost', expenseId: 'taken-away' });
   expectTraceable(lines);
 });
@@ -125,8 +127,8 @@ test('through the service wiring: an expense not yet approved is a one-line wait
   // As a .NET producer writes them (Newtonsoft names, a DateTime), one with CRLF line ends.
   await putForeign(clients.queue, JSON.stringify({ ExpenseId: waiting.id, ApprovalDate: `${stored}T08:00:00Z` }));
   await putForeign(clients.queue, `{\r\n  "ExpenseId": "${approved.id}",\r\n  "ApprovalDate": "2020-01-02T10:00:00"\r\n}`);
-  const isWait = (l: Line) => l.msg === 'handler failed; leaving the message for redelivery' && l.expenseId === waiting.id;
-  const isDiffers = (l: Line) => l.msg.startsWith('approval date in the message differs');
+  const isWait = (l: Line) => l.msg === CONSUMER_LOG.handlerFailed && l.expenseId === waiting.id;
+  const isDiffers = (l: Line) => l.messageApprovalDate !== undefined; // the warning's fields, not its wording
   s.consumer.start();
   try {
     await waitFor(async () => lines.some(isWait) && lines.some(isDiffers), 15000);

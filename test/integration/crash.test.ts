@@ -3,8 +3,8 @@
  * (FAULT_CRASH_AT), then a restart without the fault: the work must finish,
  * exactly once. Each test gets its own tables and queue.
  */
-import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
-import { checkInvariants, failedChecks, settleInvariants } from '../../chaos/invariants';
+import { spawnServer, serverEnv, type ServerProcess } from '../../harness/child-server';
+import { checkInvariants, failedChecks, settleInvariants } from '../../harness/invariants';
 import { demoExpense } from '../../src/expenses/demo-data';
 import type { User } from '../../src/auth/users';
 import type { Services } from '../../src/services';

@@ -5,10 +5,10 @@
  * list of days, acknowledgements, closing and late rows.
  */
 import { get } from 'node:http';
+import { clockAt } from '../../src/clock';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import request from 'supertest';
 import { parse } from 'csv-parse/sync';
 import { parseDictionary } from 'structured-headers';
 import { createApp } from '../../src/app';
@@ -17,19 +17,22 @@ import { DayCloser } from '../../src/export/day-closer';
 import { dateInZone } from '../../src/expenses/dates';
 import { approvedExpenses } from '../support/approved';
 import { silentLogger, testExportRow, testServices } from '../support/storage';
+import { asUser } from '../support/http';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
 import { demoExpense } from '../../src/expenses/demo-data';
 import { toExportRow } from '../../src/export/export-row';
-import { encodeApproval } from '../../src/consumer/message-codec';
+import { encodeApproval } from '../../src/expenses/approval-message';
 
 let s: Services;
 let app: ReturnType<typeof createApp>;
+let as: ReturnType<typeof asUser>;
 const HEADER = 'expense_id,approved_at,approver,employee,cost_center,reimbursement_method,currency,amount';
 
 beforeAll(async () => {
   s = await testServices({ users: await testUsers() });
   app = createApp(s);
+  as = asUser(app);
 });
 afterAll(async () => {
   await Promise.all([s.consumer.stop(2000), s.ackApplier.stop(2000)]);
@@ -37,7 +40,7 @@ afterAll(async () => {
 
 const row = testExportRow;
 // identity: supertest asks for gzip by default, and a gzipped response is another representation (another ETag).
-const pull = (path: string, who = 'exporter') => request(app).get(path).set('Authorization', basic(who)).set('Accept-Encoding', 'identity');
+const pull = (path: string) => as('exporter').pull(path);
 const rowsOf = (csv: string) => parse<Record<string, string>>(csv, { columns: true });
 
 /** The body's own totals, per currency, as the client would add them up (decimal strings, exactly). */
@@ -65,20 +68,21 @@ function headerTotals(value: string | undefined): Record<string, string> | undef
 }
 
 describe('GET and HEAD /exports/:date: named snapshots', () => {
-  const date = '2026-02-02';
-  let first: request.Response;
-
-  beforeAll(async () => {
+  let days = 0;
+  /** A day of each test's own (tests run alone or in any order): three rows in two currencies, and its first pull. */
+  async function threeRowDay() {
+    const date = `2025-02-${String(++days).padStart(2, '0')}`;
     for (const [id, amount, cur] of [
       ['c', '0.10', 'USD'],
       ['a', '0.20', 'USD'],
       ['b', '1200', 'JPY'],
     ] as const)
       await s.exportTable.append(row(date, id, amount, cur));
-    first = await pull(`/exports/${date}`);
-  });
+    return { date, first: await pull(`/exports/${date}`) };
+  }
 
   test('the headers name the snapshot, and its count and totals are exactly the body', async () => {
+    const { date, first } = await threeRowDay();
     expect(first.status).toBe(200);
     expect(first.headers).toMatchObject({
       etag: `"${date}.0-3.v1"`,
@@ -98,6 +102,7 @@ describe('GET and HEAD /exports/:date: named snapshots', () => {
   });
 
   test('If-None-Match with the current ETag: 304 without a body; HEAD: the same headers from one manifest read', async () => {
+    const { date, first } = await threeRowDay();
     const same = await pull(`/exports/${date}`).set('If-None-Match', first.headers.etag);
     expect(same.status).toBe(304);
     expect(same.text).toBe('');
@@ -113,15 +118,11 @@ describe('GET and HEAD /exports/:date: named snapshots', () => {
     });
     const streamedBefore = (await s.metrics.exportRows.get()).values[0]?.value ?? 0;
     try {
-      const head = await request(app).head(`/exports/${date}`).set('Authorization', basic('exporter')).set('Accept-Encoding', 'identity');
+      const head = await as('exporter').head(`/exports/${date}`).set('Accept-Encoding', 'identity');
       expect(head.status).toBe(200);
       for (const h of ['etag', 'export-seq', 'export-row-count', 'export-totals', 'export-state'])
         expect(head.headers[h]).toBe(first.headers[h]);
-      const conditional = await request(app)
-        .get(`/exports/${date}`)
-        .set('Authorization', basic('exporter'))
-        .set('Accept-Encoding', 'identity')
-        .set('If-None-Match', first.headers.etag);
+      const conditional = await pull(`/exports/${date}`).set('If-None-Match', first.headers.etag);
       expect(conditional.status).toBe(304);
     } finally {
       s.clients.exports.pipeline.removePolicy({ name: 'count-reads' });
@@ -132,6 +133,7 @@ describe('GET and HEAD /exports/:date: named snapshots', () => {
   });
 
   test('rows that land later change the ETag; ?through=3 is the first file byte for byte; ?after=3 is exactly the new rows', async () => {
+    const { date, first } = await threeRowDay();
     await s.exportTable.append(row(date, '0-early-key', '5.00'));
     await s.exportTable.append(row(date, 'z-late-key', '7.25'));
     const now = await pull(`/exports/${date}`).set('If-None-Match', first.headers.etag);
@@ -155,22 +157,20 @@ describe('GET and HEAD /exports/:date: named snapshots', () => {
   });
 
   test('gzip on request: the same rows, compressed, under their own ETag; the plain ETag still answers 304', async () => {
+    const { date } = await threeRowDay();
     const plain = await pull(`/exports/${date}?through=3`);
-    const zipped = await request(app)
-      .get(`/exports/${date}?through=3`)
-      .set('Authorization', basic('exporter'))
-      .set('Accept-Encoding', 'gzip');
+    const zipped = await as('exporter').get(`/exports/${date}?through=3`).set('Accept-Encoding', 'gzip');
     expect(zipped.headers).toMatchObject({ 'content-encoding': 'gzip', vary: 'Accept-Encoding', etag: `"${date}.0-3.v1.gzip"` });
     expect(zipped.text).toBe(plain.text); // supertest inflates it
-    const again = await request(app)
+    const again = await as('exporter')
       .get(`/exports/${date}?through=3`)
-      .set('Authorization', basic('exporter'))
       .set('Accept-Encoding', 'gzip')
       .set('If-None-Match', plain.headers.etag);
     expect(again.status).toBe(304);
   });
 
   test('?bom=true: a UTF-8 byte order mark first, then the same bytes, under their own ETag', async () => {
+    const { date } = await threeRowDay();
     const plain = await pull(`/exports/${date}?through=3`);
     const bom = await pull(`/exports/${date}?through=3&bom=true`)
       .buffer(true)
@@ -186,6 +186,7 @@ describe('GET and HEAD /exports/:date: named snapshots', () => {
   });
 
   test('a snapshot beyond the day is a 422 problem; so is after > through', async () => {
+    const { date } = await threeRowDay();
     for (const q of ['through=99', 'after=99', 'after=4&through=2']) {
       const res = await pull(`/exports/${date}?${q}`);
       expect({ q, status: res.status, code: res.body.code }).toEqual({ q, status: 422, code: 'seq_out_of_range' });
@@ -226,8 +227,9 @@ test('rows that do not add up to the headers cut the connection instead of endin
 
 describe('manifests, days, acknowledgements, closing', () => {
   test('GET /exports/:date/manifest and GET /exports?from&to list days with rows; at most 366 days per call', async () => {
-    const date = '2026-02-04';
+    const [date, other] = ['2026-02-04', '2026-02-09'];
     await s.exportTable.append(row(date, 'm1', '2.50'));
+    await s.exportTable.append(row(other, 'm2', '1.00'));
     const m = await pull(`/exports/${date}/manifest`);
     expect(m.status).toBe(200);
     expect(m.body).toMatchObject({
@@ -244,7 +246,7 @@ describe('manifests, days, acknowledgements, closing', () => {
 
     const list = await pull('/exports?from=2026-02-01&to=2026-02-28');
     expect(list.status).toBe(200);
-    expect(list.body.days.map((d: { date: string }) => d.date)).toEqual(expect.arrayContaining(['2026-02-02', '2026-02-04']));
+    expect(list.body.days.map((d: { date: string }) => d.date)).toEqual(expect.arrayContaining([date, other]));
     expect((await pull('/exports?from=2026-01-01&to=2027-01-02')).body.code).toBe('invalid_range');
     expect((await pull('/exports?from=2026-02-05&to=2026-02-01')).body.code).toBe('invalid_range');
     expect((await pull('/exports?from=2026-02-30&to=2026-03-01')).status).toBe(400);
@@ -258,8 +260,7 @@ describe('manifests, days, acknowledgements, closing', () => {
     const seq = (await pull(`/exports/${date}/manifest`)).body.seq as number;
     s.ackApplier.start();
 
-    const ack = (through: number) =>
-      request(app).post(`/exports/${date}/acknowledgements`).set('Authorization', basic('exporter')).send({ through });
+    const ack = (through: unknown) => as('exporter').post(`/exports/${date}/acknowledgements`, { through });
     const first = await ack(seq);
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ acknowledgedThrough: seq, newlyAcknowledged: seq, acknowledgedBy: 'exporter' });
@@ -271,10 +272,7 @@ describe('manifests, days, acknowledgements, closing', () => {
     const beyond = await ack(seq + 1);
     expect(beyond.status).toBe(422);
     expect(beyond.body.code).toBe('seq_out_of_range');
-    expect(
-      (await request(app).post(`/exports/${date}/acknowledgements`).set('Authorization', basic('exporter')).send({ through: 'all' }))
-        .status,
-    ).toBe(400);
+    expect((await ack('all')).status).toBe(400);
   }, 40_000);
 
   test('a row acknowledged before its expense left approved (its consumer died between the row and the move) still ends exported; the message that comes back moves nothing', async () => {
@@ -288,7 +286,7 @@ describe('manifests, days, acknowledgements, closing', () => {
     const { seq } = appended;
     s.ackApplier.start();
 
-    const ack = await request(app).post(`/exports/${date}/acknowledgements`).set('Authorization', basic('exporter')).send({ through: seq });
+    const ack = await as('exporter').post(`/exports/${date}/acknowledgements`, { through: seq });
     expect(ack.status).toBe(200);
     await waitFor(async () => (await s.store.get(created.id))?.value.state === 'exported', 10_000);
 
@@ -309,14 +307,14 @@ describe('manifests, days, acknowledgements, closing', () => {
     await s.exportTable.acknowledge(date, 1, 'test', new Date());
     expect((await pull(`/exports?from=${date}&to=${date}&unacknowledged=true`)).body.days).toEqual([]);
 
-    const closed = await request(app).post(`/exports/${date}/close`).set('Authorization', basic('admin'));
+    const closed = await as('admin').post(`/exports/${date}/close`);
     expect(closed.status).toBe(200);
     expect(closed.body).toMatchObject({ state: 'closed', closedSeq: 1, closedNow: true });
-    expect((await request(app).post(`/exports/${date}/close`).set('Authorization', basic('admin'))).body).toMatchObject({
+    expect((await as('admin').post(`/exports/${date}/close`)).body).toMatchObject({
       closedNow: false,
       closedSeq: 1,
     });
-    expect((await request(app).post(`/exports/${date}/close`).set('Authorization', basic('exporter'))).status).toBe(403);
+    expect((await as('exporter').post(`/exports/${date}/close`)).status).toBe(403);
 
     const lateBefore = (await s.metrics.lateRows.get()).values[0]?.value ?? 0;
     expect(await s.exportTable.append(row(date, 'after-the-close', '2.00'))).toEqual({ outcome: 'inserted', seq: 2, late: true });
@@ -337,7 +335,7 @@ describe('manifests, days, acknowledgements, closing', () => {
         graceMs: 30 * 60_000,
         intervalMs: 60_000,
         logger: silentLogger,
-        now: () => new Date(iso),
+        clock: clockAt(new Date(iso)),
       });
     // Berlin's 2026-02-06 ends at 23:00 UTC; plus 30 minutes of grace.
     expect(await closerAt('2026-02-06T23:29:00Z').closeDue()).not.toContain(date);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from '../../src/app';
 import type { Services } from '../../src/services';
-import { AzuriteProcess } from '../../chaos/azurite-process';
+import { AzuriteProcess } from '../../harness/azurite-process';
 import { seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';
 import { basic, PASSWORD, testUsers } from '../support/users';
 

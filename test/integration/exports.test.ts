@@ -4,10 +4,12 @@ import { createApp } from '../../src/app';
 import type { Services } from '../../src/services';
 import { unneutralizeCell } from '../../src/export/csv';
 import { testServices } from '../support/storage';
+import { asUser } from '../support/http';
 import { basic, testUsers } from '../support/users';
 
 let s: Services;
 let app: ReturnType<typeof createApp>;
+let as: ReturnType<typeof asUser>;
 const DATE = '2026-03-04';
 const HEADER = 'expense_id,approved_at,approver,employee,cost_center,reimbursement_method,currency,amount';
 
@@ -26,6 +28,7 @@ const exportRow = (id: string, employee: string, amount = '1.00', currency = 'US
 beforeAll(async () => {
   s = await testServices({ users: await testUsers() });
   app = createApp(s);
+  as = asUser(app);
   const rows = [
     exportRow('b-2', '=HYPERLINK("http://evil","x")'),
     exportRow('a-1', 'Smith, "Jay"'),
@@ -40,7 +43,7 @@ beforeAll(async () => {
 
 describe('GET /exports/:date', () => {
   test('streams the partition as RFC 4180 CSV in RowKey order with the documented headers', async () => {
-    const res = await request(app).get(`/exports/${DATE}`).set('Authorization', basic('exporter'));
+    const res = await as('exporter').get(`/exports/${DATE}`);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
     expect(res.headers['content-disposition']).toBe(`attachment; filename="expenses-${DATE}.csv"`);
@@ -56,7 +59,7 @@ describe('GET /exports/:date', () => {
   });
 
   test('formula-looking cells are neutralized and round-trip once the guard is removed', async () => {
-    const res = await request(app).get(`/exports/${DATE}`).set('Authorization', basic('admin'));
+    const res = await as('admin').get(`/exports/${DATE}`);
     const rows = parse<Record<string, string>>(res.text, { columns: true });
     const byId = Object.fromEntries(rows.map((r) => [r.expense_id, r.employee]));
     expect(byId['b-2']).toBe(`'=HYPERLINK("http://evil","x")`);
@@ -67,7 +70,7 @@ describe('GET /exports/:date', () => {
   });
 
   test('a valid date without rows gives the header row alone', async () => {
-    const res = await request(app).get('/exports/2020-01-01').set('Authorization', basic('exporter'));
+    const res = await as('exporter').get('/exports/2020-01-01');
     expect(res.status).toBe(200);
     expect(res.text).toBe(`${HEADER}\r\n`);
   });
@@ -75,7 +78,7 @@ describe('GET /exports/:date', () => {
   test.each(['2026-02-30', '26-1-1', '..%2Fx', '2026-1-1', '2026-11-23%00', 'x'.repeat(300), "2026-01-01'%20or%20'1'%3D'1"])(
     '%s is a 400 problem',
     async (date) => {
-      const res = await request(app).get(`/exports/${date}`).set('Authorization', basic('exporter'));
+      const res = await as('exporter').get(`/exports/${date}`);
       expect(res.status).toBe(400);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(res.body.type).toMatch(/\/problems\/(invalid_date|validation_failed)$/);
@@ -90,7 +93,7 @@ describe('GET /exports/:date', () => {
     const wrongPw = await request(app).get(`/exports/${DATE}`).set('Authorization', basic('exporter', 'nope'));
     expect(wrongPw.status).toBe(401);
     expect(wrongPw.body).toEqual({ ...anon.body });
-    const approver = await request(app).get(`/exports/${DATE}`).set('Authorization', basic('approver'));
+    const approver = await as('approver').get(`/exports/${DATE}`);
     expect(approver.status).toBe(403);
   });
 });

@@ -1,18 +1,18 @@
-import request from 'supertest';
 import { parse } from 'csv-parse/sync';
 import { createApp } from '../../src/app';
 import type { Services } from '../../src/services';
 import { dateInZone } from '../../src/expenses/dates';
 import { queueDepth, testServices } from '../support/storage';
-import { basic, testUsers } from '../support/users';
+import { asUser } from '../support/http';
+import { testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
 
 let s: Services;
-let app: ReturnType<typeof createApp>;
+let as: ReturnType<typeof asUser>;
 
 beforeAll(async () => {
   s = await testServices({ users: await testUsers() });
-  app = createApp(s);
+  as = asUser(createApp(s));
   s.consumer.start();
 });
 afterAll(async () => {
@@ -28,13 +28,13 @@ const newExpense = (items: Array<{ description: string; amount: string | number 
 });
 
 async function create(body: object) {
-  const res = await request(app).post('/expenses').set('Authorization', basic('approver')).send(body);
+  const res = await as('approver').post('/expenses', body);
   expect(res.status).toBe(201);
   return res.body as { id: string; total: string; state: string };
 }
 
 async function exportCsv(date: string) {
-  const res = await request(app).get(`/exports/${date}`).set('Authorization', basic('exporter'));
+  const res = await as('exporter').get(`/exports/${date}`);
   expect(res.status).toBe(200);
   return { res, rows: parse<Record<string, string>>(res.text, { columns: true }) };
 }
@@ -49,7 +49,7 @@ describe('approve → queue → ExportTable → GET /exports/:date', () => {
     );
     expect(created).toMatchObject({ state: 'submitted', total: '0.30' });
 
-    const approved = await request(app).post(`/expenses/${created.id}/approve`).set('Authorization', basic('approver'));
+    const approved = await as('approver').post(`/expenses/${created.id}/approve`);
     expect(approved.status).toBe(200);
     expect(approved.body).toMatchObject({ state: 'approved', approver: 'approver' });
     expect(approved.body.approvedAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
@@ -67,13 +67,13 @@ describe('approve → queue → ExportTable → GET /exports/:date', () => {
       amount: '0.30',
     });
     const after = await waitFor(async () => {
-      const r = await request(app).get(`/expenses/${created.id}`).set('Authorization', basic('approver'));
+      const r = await as('approver').get(`/expenses/${created.id}`);
       return r.body.state === 'processing' ? r.body : undefined;
     });
     expect(after.total).toBe('0.30');
 
     // Once exported, approving again is a conflict, not a silent second export.
-    const late = await request(app).post(`/expenses/${created.id}/approve`).set('Authorization', basic('approver'));
+    const late = await as('approver').post(`/expenses/${created.id}/approve`);
     expect(late.status).toBe(409);
     expect(late.body.code).toBe('conflict');
   });
@@ -82,18 +82,18 @@ describe('approve → queue → ExportTable → GET /exports/:date', () => {
     await s.consumer.stop(2000); // hold messages in the queue so we can count them
     const { id } = await create(newExpense([{ description: 'Hotel', amount: '100.00' }]));
     const before = await queueDepth(s.clients.queue);
-    const first = await request(app).post(`/expenses/${id}/approve`).set('Authorization', basic('approver'));
-    const second = await request(app).post(`/expenses/${id}/approve`).set('Authorization', basic('admin'));
+    const first = await as('approver').post(`/expenses/${id}/approve`);
+    const second = await as('admin').post(`/expenses/${id}/approve`);
     expect(second.status).toBe(200);
     expect(second.body).toEqual(first.body);
     expect(await queueDepth(s.clients.queue)).toBe(before + 1);
   });
 
   test('approving an unknown expense is 404, a malformed id 400', async () => {
-    const missing = await request(app).post('/expenses/nope-123/approve').set('Authorization', basic('approver'));
+    const missing = await as('approver').post('/expenses/nope-123/approve');
     expect(missing.status).toBe(404);
     expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
-    const bad = await request(app).post('/expenses/a%23b/approve').set('Authorization', basic('approver'));
+    const bad = await as('approver').post('/expenses/a%23b/approve');
     expect(bad.status).toBe(400);
   });
 });

@@ -11,7 +11,7 @@ import { createApp } from '../../src/app';
 import { ExportTable } from '../../src/export/export-table';
 import { DayUpgradingError, SnapshotIncompleteError } from '../../src/export/errors';
 import { LegacyUpgrade } from '../../src/export/legacy/legacy-upgrade';
-import { systemClock } from '../../src/consumer/clock';
+import { systemClock } from '../../src/clock';
 import type { Services } from '../../src/services';
 import { seedLegacyRows, silentLogger, testClients, testExportRow, testServices, type TestRow } from '../support/storage';
 import { basic, testUsers } from '../support/users';

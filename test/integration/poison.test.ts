@@ -7,14 +7,15 @@
 import request from 'supertest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from '../../src/app';
-import { encodeApproval } from '../../src/consumer/message-codec';
+import { encodeApproval } from '../../src/expenses/approval-message';
 import { demoExpense } from '../../src/expenses/demo-data';
 import { dateInZone } from '../../src/expenses/dates';
 import type { PoisonEntry } from '../../src/consumer/poison';
 import type { User } from '../../src/auth/users';
 import type { Services } from '../../src/services';
-import { checkInvariants, failedChecks, readPoison, settleInvariants } from '../../chaos/invariants';
+import { checkInvariants, failedChecks, readPoison, settleInvariants } from '../../harness/invariants';
 import { queueDepth, testServices } from '../support/storage';
+import { asUser } from '../support/http';
 import { basic, testUsers } from '../support/users';
 import { waitFor } from '../support/wait';
 import { expectLoopTurning } from '../support/consumer-probe';
@@ -152,6 +153,7 @@ test('a missing expense is retried with backoff, then poisoned; an expense that 
 describe('admin poison endpoints', () => {
   let s: Services;
   let app: ReturnType<typeof createApp>;
+  let as: ReturnType<typeof asUser>;
   let entries: PoisonEntry[];
   const lateId = 'late-expense-1';
   const late = encodeApproval({ expenseId: lateId, approvalDate: today });
@@ -159,6 +161,7 @@ describe('admin poison endpoints', () => {
   beforeAll(async () => {
     s = await fresh();
     app = createApp(s);
+    as = asUser(app);
     // A message that came before its expense existed, and two that are garbage.
     for (const body of [late, 'garbage one', 'garbage two']) await s.clients.queue.sendMessage(body);
     s.consumer.start();
@@ -167,13 +170,13 @@ describe('admin poison endpoints', () => {
 
   test('only an admin may list or replay', async () => {
     expect((await request(app).get('/admin/poison')).status).toBe(401);
-    expect((await request(app).get('/admin/poison').set('Authorization', basic('exporter'))).status).toBe(403);
-    expect((await request(app).post('/admin/poison/replay').set('Authorization', basic('approver')).send({})).status).toBe(403);
+    expect((await as('exporter').get('/admin/poison')).status).toBe(403);
+    expect((await as('approver').post('/admin/poison/replay', {})).status).toBe(403);
     expect(await queueDepth(s.clients.queue)).toBe(0); // the refused replay moved nothing
   });
 
   test('GET /admin/poison lists each message with its original body, reason, code and time', async () => {
-    const res = await request(app).get('/admin/poison').set('Authorization', basic('admin'));
+    const res = await as('admin').get('/admin/poison');
     expect(res.status).toBe(200);
     expect(res.body.approximateCount).toBe(3);
     entries = res.body.messages as PoisonEntry[];
@@ -188,7 +191,7 @@ describe('admin poison endpoints', () => {
       expect(Date.parse(e.failedAt)).toBeGreaterThan(Date.now() - 60_000);
     }
     expect(entries.find((e) => e.body === late)).toMatchObject({ code: 'retries_exhausted' });
-    const limited = await request(app).get('/admin/poison?limit=1').set('Authorization', basic('admin'));
+    const limited = await as('admin').get('/admin/poison?limit=1');
     expect(limited.body.messages).toHaveLength(1);
   });
 
@@ -215,7 +218,7 @@ describe('admin poison endpoints', () => {
   });
 
   test('POST /admin/poison/replay with max replays that many, and garbage comes straight back to poison', async () => {
-    const res = await request(app).post('/admin/poison/replay').set('Authorization', basic('admin')).send({ max: 1 });
+    const res = await as('admin').post('/admin/poison/replay', { max: 1 });
     expect(res.status).toBe(200);
     expect(res.body.replayed).toHaveLength(1);
     await waitFor(async () => (await queueDepth(s.clients.queue)) === 0 && (await readPoison(s.clients)).length === 2, 10_000);

@@ -9,7 +9,7 @@
 import { dateInZone } from '../../src/expenses/dates';
 import { demoExpense } from '../../src/expenses/demo-data';
 import type { Services } from '../../src/services';
-import { failedChecks, readPoison, settleInvariants } from '../../chaos/invariants';
+import { failedChecks, readPoison, settleInvariants } from '../../harness/invariants';
 import { peekRawXml, putForeign, wireTexts, type LineEnds } from '../support/foreign-producer';
 import { queueDepth, testClients, testServices } from '../support/storage';
 import { waitFor } from '../support/wait';

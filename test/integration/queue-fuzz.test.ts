@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { decodeApproval } from '../../src/consumer/message-codec';
+import { decodeApproval } from '../../src/expenses/approval-message';
 import type { Services } from '../../src/services';
-import { readPoison } from '../../chaos/invariants';
+import { readPoison } from '../../harness/invariants';
 import { queueDepth, testServices } from '../support/storage';
 import { waitFor } from '../support/wait';
 import { expectLoopTurning } from '../support/consumer-probe';

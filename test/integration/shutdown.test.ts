@@ -5,15 +5,17 @@
  * Azurite, since one test hangs it with SIGSTOP.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { CONSUMER_LOG } from '../../src/consumer/consumer';
+import { SHUTDOWN_LOG } from '../../src/server';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { User } from '../../src/auth/users';
 import type { Services } from '../../src/services';
-import { AzuriteProcess } from '../../chaos/azurite-process';
-import { spawnServer, serverEnv, type ServerProcess } from '../../chaos/child-server';
-import { checkInvariants, failedChecks, settleInvariants } from '../../chaos/invariants';
+import { AzuriteProcess } from '../../harness/azurite-process';
+import { spawnServer, serverEnv, type ServerProcess } from '../../harness/child-server';
+import { checkInvariants, failedChecks, settleInvariants } from '../../harness/invariants';
 import { approvedExpenses } from '../support/approved';
 import { seedExportRows, testClients, testServices, uniqueNames } from '../support/storage';
 import { basic, testUsers } from '../support/users';
@@ -57,7 +59,7 @@ test('SIGTERM while consuming: exit 0 within 10 s, unstarted messages handed bac
   const exit = await first.terminate('SIGTERM');
   expect(exit).toMatchObject({ code: 0, signal: null });
   expect(exit.ms).toBeLessThan(10_000);
-  expect(first.output()).toContain('shutdown complete');
+  expect(first.logs().filter((l) => l.msg === SHUTDOWN_LOG.complete)).toHaveLength(1);
 
   const mid = await checkInvariants(s.clients, ids, []);
   expect(mid.counts.mainQueue).toBeGreaterThan(0); // it really was stopped mid-work
@@ -84,7 +86,7 @@ test('SIGTERM while storage hangs under in-flight handlers: still exit 0 within 
   }
   expect(exit).toMatchObject({ code: 0, signal: null });
   expect(exit.ms).toBeLessThan(10_000);
-  expect(first.output()).toContain('drain deadline reached; in-flight messages are left for redelivery');
+  expect(first.logs().filter((l) => l.msg === CONSUMER_LOG.drainDeadline)).toHaveLength(1);
   expect(first.logs().some((l) => l.outcome === 'abandoned')).toBe(true);
 
   const second = await start();

@@ -6,7 +6,7 @@
 import { demoExpense } from '../../src/expenses/demo-data';
 import { dateInZone } from '../../src/expenses/dates';
 import type { Services } from '../../src/services';
-import { failedChecks, settleInvariants } from '../../chaos/invariants';
+import { failedChecks, settleInvariants } from '../../harness/invariants';
 import { queueDepth, testClients, testServices } from '../support/storage';
 
 let instances: Services[];

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/server';
 import { azuriteConnectionString, uniqueNames } from '../support/storage';
-import { storageEnv } from '../../chaos/child-server';
+import { storageEnv } from '../../harness/child-server';
 import { testUsers } from '../support/users';
 
 /** HTTPS when TLS_CERT_FILE/TLS_KEY_FILE are set, deliberate server timeouts, orderly shutdown. */

@@ -1,5 +1,5 @@
 import { execFile, type ChildProcess } from 'node:child_process';
-import { listening, spawnServer } from '../../chaos/child-server';
+import { listening, spawnServer } from '../../harness/child-server';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 

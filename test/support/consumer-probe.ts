@@ -2,11 +2,11 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { QueueConsumer, type Outcome } from '../../src/consumer/consumer';
-import { systemClock } from '../../src/consumer/clock';
+import { systemClock } from '../../src/clock';
 import { classifyFailure } from '../../src/consumer/errors';
 import { handleApproval, type HandlerResult } from '../../src/consumer/export-handler';
-import { decodeApproval } from '../../src/consumer/message-codec';
-import type { ApprovalMessage } from '../../src/expenses/model';
+import { decodeApproval } from '../../src/expenses/approval-message';
+import type { ApprovalMessage } from '../../src/expenses/approval-message';
 import type { Services } from '../../src/services';
 
 export interface LogLine {

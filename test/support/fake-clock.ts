@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/consumer/clock';
+import type { Clock } from '../../src/clock';
 
 interface Sleeper {
   until: number;

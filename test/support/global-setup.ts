@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAzurite, type EmbeddedAzurite } from '../../src/storage/embedded-azurite';
-import { CHILD_REGISTRY_ENV } from '../../chaos/child-registry';
+import { CHILD_REGISTRY_ENV } from '../../harness/child-registry';
 
 declare global {
   var __AZURITE__: EmbeddedAzurite | undefined;

@@ -1,4 +1,4 @@
-import { CHILD_REGISTRY_ENV, killRegistered } from '../../chaos/child-registry';
+import { CHILD_REGISTRY_ENV, killRegistered } from '../../harness/child-registry';
 
 export default async function globalTeardown(): Promise<void> {
   await globalThis.__AZURITE__?.stop();

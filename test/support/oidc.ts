@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type KeyLike } from 'jose';
-import { registerChild, registryActive } from '../../chaos/child-registry';
+import { registerChild, registryActive } from '../../harness/child-registry';
 import type { BearerSettings } from '../../src/auth/bearer-settings';
 
 /**

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { createStorageClients, provisionStorage, type StorageClients, type StorageNames } from '../../src/storage/clients';
-import { uniqueStorageNames } from '../../chaos/child-server';
+import { uniqueStorageNames } from '../../harness/child-server';
 import { createServices, type ServiceConfig, type Services } from '../../src/services';
 import { createMetrics } from '../../src/observability/metrics';
 import type { User } from '../../src/auth/users';

@@ -1,10 +1,11 @@
 import * as password from '../../src/auth/password';
 import { Authenticator } from '../../src/auth/authenticator';
+import { cheapHash } from '../support/cheap-hash';
 
 describe('Authenticator under concurrent requests', () => {
   let hash: string;
   beforeAll(async () => {
-    hash = await password.hashPassword('right-password');
+    hash = cheapHash('right-password');
   });
   afterEach(() => jest.restoreAllMocks());
 

@@ -2,6 +2,7 @@ import * as password from '../../src/auth/password';
 import { Authenticator, VERIFIED_CREDENTIAL_TTL_MS, type AuthResult } from '../../src/auth/authenticator';
 import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/auth/password';
 import { parseUsers, type User } from '../../src/auth/users';
+import { cheapHash } from '../support/cheap-hash';
 
 describe('passwords', () => {
   test('scrypt hash with per-user salt verifies only the right password', async () => {
@@ -29,8 +30,8 @@ const ALICE = 'alice-password';
 let users: User[];
 beforeAll(async () => {
   users = [
-    { name: 'onprem', roles: ['exporter'], passwordHash: await hashPassword(ONPREM) },
-    { name: 'alice', roles: ['approver'], passwordHash: await hashPassword(ALICE) },
+    { name: 'onprem', roles: ['exporter'], passwordHash: cheapHash(ONPREM) },
+    { name: 'alice', roles: ['approver'], passwordHash: cheapHash(ALICE) },
   ];
 });
 afterEach(() => jest.restoreAllMocks());

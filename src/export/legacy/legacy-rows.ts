@@ -1,7 +1,7 @@
 import { odata, type TransactionAction } from '@azure/data-tables';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Clock } from '../../consumer/clock';
+import type { Clock } from '../../clock';
 import { isConflict } from '../../storage/errors';
 import { CONFLICTS, retryOnRace } from '../../storage/optimistic';
 import { ROWS_PER_TRANSACTION } from '../day-writer';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../../background/periodic-task';
-import type { Clock } from '../../consumer/clock';
+import type { Clock } from '../../clock';
 import { dateInZone, dateMinusDays } from '../../expenses/dates';
 import type { LegacyFinder } from './legacy-finder';
 import { LeaseLost, type LegacyRows } from './legacy-rows';

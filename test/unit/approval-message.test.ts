@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { decodeApproval, encodeApproval } from '../../src/consumer/message-codec';
+import { decodeApproval, encodeApproval } from '../../src/expenses/approval-message';
 
 describe('approval message codec', () => {
   const msg = { expenseId: 'abc-123', approvalDate: '2026-11-23' };

@@ -1,4 +1,4 @@
-import type { ResultStatus } from '../expenses/lifecycle';
+import type { ResultStatus } from './lifecycle';
 
 /**
  * One applied result, kept forever in its expense's partition of the
