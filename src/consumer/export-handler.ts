@@ -4,6 +4,7 @@ import { messageDatePart, type ApprovalMessage } from '../expenses/approval-mess
 import type { ExportTable } from '../export/export-table';
 import { toExportRow, NotExportableError } from '../export/export-row';
 import { isPreconditionFailed } from '../storage/errors';
+import { CONFLICTS, retryOnRace } from '../storage/optimistic';
 import { PermanentError, RetryableError } from './errors';
 
 export interface HandlerDeps {
@@ -51,19 +52,21 @@ export async function handleApproval(d: HandlerDeps, msg: ApprovalMessage, signa
 
   const appended = await d.exports.append(row, signal); // 'already-present': an earlier attempt got this far
 
-  let transitioned = false;
-  for (let attempt = 0; exportDecision(expense.state) === 'export'; attempt++) {
-    try {
+  const transitioned = await retryOnRace(
+    CONFLICTS.EXPENSE,
+    async (n) => {
+      if (n > 0) {
+        // Someone else changed the expense meanwhile (a 412): read it again and decide again.
+        const again = await d.store.get(msg.expenseId, signal);
+        if (!again) throw new RetryableError(`expense ${msg.expenseId} vanished during processing`);
+        ({ value: expense, etag } = again);
+      }
+      if (exportDecision(expense.state) !== 'export') return false;
       await d.store.replace(moveTo(expense, 'processing'), etag, signal);
-      transitioned = true;
-      break;
-    } catch (err) {
-      if (!isPreconditionFailed(err) || attempt >= 2) throw err;
-      const again = await d.store.get(msg.expenseId, signal);
-      if (!again) throw new RetryableError(`expense ${msg.expenseId} vanished during processing`);
-      ({ value: expense, etag } = again);
-    }
-  }
+      return true;
+    },
+    { retryOn: isPreconditionFailed, signal },
+  );
   return {
     exported: appended.outcome,
     seq: appended.outcome === 'inserted' ? appended.seq : undefined,

@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../clock';
 import { withDeadline } from '../storage/deadline';
 import { isPreconditionFailed } from '../storage/errors';
+import { CONFLICTS, retryOnRace } from '../storage/optimistic';
 import { encodeApproval } from './approval-message';
 import type { QueueSender } from '../storage/azure-queue';
 import { dateInZone } from './dates';
@@ -38,35 +39,37 @@ export class ApprovalService {
   }
 
   async approve(id: string, approver: string, signal?: AbortSignal): Promise<{ expense: Expense; enqueued: boolean }> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const current = await this.d.store.get(id, signal);
-      if (!current) throw new ExpenseNotFoundError(id);
-      const { value: expense, etag } = current;
-      // Re-approving is a no-op (a retried request must not queue twice); once exported it is refused.
-      const decision = approvalDecision(expense.state);
-      if (decision === 'already-approved') return { expense, enqueued: false };
-      if (decision === 'refuse') throw new TransitionRefusedError(id, expense.state, 'approved');
-
-      const at = new Date(this.clock.now());
-      const approved: Expense = {
-        ...moveTo(expense, 'approved'),
-        approvedAt: at.toISOString(),
-        approver,
-        approvalDate: dateInZone(at, this.d.timeZone),
-        approvalAttempt: nextApprovalAttempt(expense.state, expense.approvalAttempt),
-      };
-      await this.d.outbox.record('approval', id, { approvalDate: approved.approvalDate! }, signal);
-      try {
-        await this.d.store.replace(approved, etag, signal);
-      } catch (err) {
-        if (isPreconditionFailed(err)) continue; // someone else changed it; re-read and decide again
-        throw err;
-      }
-      await this.enqueue({ expenseId: id, approvalDate: approved.approvalDate! }, signal);
-      await this.d.outbox.clear('approval', id, undefined, signal);
-      return { expense: approved, enqueued: true };
+    try {
+      return await retryOnRace(CONFLICTS.EXPENSE, () => this.approveOnce(id, approver, signal), { retryOn: isPreconditionFailed, signal });
+    } catch (err) {
+      if (isPreconditionFailed(err)) throw new ConcurrentChangeError(id); // changed under us every time: the caller may retry
+      throw err;
     }
-    throw new ConcurrentChangeError(id);
+  }
+
+  /** One read-decide-write; a 412 (someone else changed it) is retried by approve(). */
+  private async approveOnce(id: string, approver: string, signal?: AbortSignal): Promise<{ expense: Expense; enqueued: boolean }> {
+    const current = await this.d.store.get(id, signal);
+    if (!current) throw new ExpenseNotFoundError(id);
+    const { value: expense, etag } = current;
+    // Re-approving is a no-op (a retried request must not queue twice); once exported it is refused.
+    const decision = approvalDecision(expense.state);
+    if (decision === 'already-approved') return { expense, enqueued: false };
+    if (decision === 'refuse') throw new TransitionRefusedError(id, expense.state, 'approved');
+
+    const at = new Date(this.clock.now());
+    const approved: Expense = {
+      ...moveTo(expense, 'approved'),
+      approvedAt: at.toISOString(),
+      approver,
+      approvalDate: dateInZone(at, this.d.timeZone),
+      approvalAttempt: nextApprovalAttempt(expense.state, expense.approvalAttempt),
+    };
+    await this.d.outbox.record('approval', id, { approvalDate: approved.approvalDate! }, signal);
+    await this.d.store.replace(approved, etag, signal);
+    await this.enqueue({ expenseId: id, approvalDate: approved.approvalDate! }, signal);
+    await this.d.outbox.clear('approval', id, undefined, signal);
+    return { expense: approved, enqueued: true };
   }
 
   /**

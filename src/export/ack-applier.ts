@@ -5,6 +5,7 @@ import { acknowledged, takesAcknowledgement } from '../expenses/lifecycle';
 import type { Outbox } from '../expenses/outbox';
 import { mapLimit } from '../map-limit';
 import { isPreconditionFailed } from '../storage/errors';
+import { CONFLICTS, retryOnRace } from '../storage/optimistic';
 import type { ExportTable } from './export-table';
 
 export interface AckApplierDeps {
@@ -74,17 +75,17 @@ export class AckApplier extends PeriodicTask {
 
   /** → exported, for the approval this row belongs to (a later approval of the same expense has rows of its own). */
   private async markExported(expenseId: string, attempt: number, signal?: AbortSignal): Promise<boolean> {
-    for (let tries = 0; ; tries++) {
-      const found = await this.d.store.get(expenseId, signal);
-      if (!found) return false;
-      const { value: e, etag } = found;
-      if ((e.approvalAttempt ?? 1) !== attempt || !takesAcknowledgement(e.state)) return false;
-      try {
+    return retryOnRace(
+      CONFLICTS.EXPENSE,
+      async () => {
+        const found = await this.d.store.get(expenseId, signal);
+        if (!found) return false;
+        const { value: e, etag } = found;
+        if ((e.approvalAttempt ?? 1) !== attempt || !takesAcknowledgement(e.state)) return false;
         await this.d.store.replace(acknowledged(e), etag, signal);
         return true;
-      } catch (err) {
-        if (!isPreconditionFailed(err) || tries >= 3) throw err;
-      }
-    }
+      },
+      { retryOn: isPreconditionFailed, signal },
+    );
   }
 }

@@ -5,6 +5,7 @@ import { odata } from '@azure/data-tables';
 import { systemClock, type Clock } from '../clock';
 import { withDeadline } from '../storage/deadline';
 import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
+import { CONFLICTS, retryOnRace } from '../storage/optimistic';
 
 /**
  * The ResultImports table: one partition per Idempotency-Key (its SHA-256,
@@ -43,30 +44,30 @@ export class ImportLedger {
   /** Claims the key for this body, or says why not: the stored response, another body, or a run in progress. */
   async begin(key: string, fingerprint: string): Promise<Begin & { etag?: string }> {
     const importId = importIdOf(key);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const res = await this.call((abortSignal) =>
-          this.table.createEntity(
-            { partitionKey: importId, rowKey: RECORD, key, fingerprint, state: 'running', leaseUntil: this.clock.now() + LEASE_MS },
-            { abortSignal },
-          ),
-        );
-        return { kind: 'new', importId, etag: res.etag };
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-      }
-      const e = await this.read(importId);
-      if (!e) continue; // deleted meanwhile (never by us): try to create again
-      if (e.fingerprint !== fingerprint) return { kind: 'mismatch', importId };
-      if (e.state === 'done') return { kind: 'replay', importId, response: await this.response(importId, Number(e.chunks)) };
-      const left = Number(e.leaseUntil) - this.clock.now();
-      if (left > 0) return { kind: 'in-flight', importId, retryAfterSec: Math.ceil(left / 1000) };
-      try {
-        return { kind: 'resume', importId, etag: await this.extendLease(importId, e.etag) };
-      } catch (err) {
-        if (!isPreconditionFailed(err) || attempt >= 5) throw err;
-      }
-    }
+    return retryOnRace(
+      CONFLICTS.LEDGER,
+      async () => {
+        try {
+          const res = await this.call((abortSignal) =>
+            this.table.createEntity(
+              { partitionKey: importId, rowKey: RECORD, key, fingerprint, state: 'running', leaseUntil: this.clock.now() + LEASE_MS },
+              { abortSignal },
+            ),
+          );
+          return { kind: 'new', importId, etag: res.etag } as const;
+        } catch (err) {
+          if (!isConflict(err)) throw err;
+        }
+        const e = await this.read(importId);
+        if (!e) throw new LedgerRace(importId); // deleted meanwhile (never by us): try to create again
+        if (e.fingerprint !== fingerprint) return { kind: 'mismatch', importId } as const;
+        if (e.state === 'done') return { kind: 'replay', importId, response: await this.response(importId, Number(e.chunks)) } as const;
+        const left = Number(e.leaseUntil) - this.clock.now();
+        if (left > 0) return { kind: 'in-flight', importId, retryAfterSec: Math.ceil(left / 1000) } as const;
+        return { kind: 'resume', importId, etag: await this.extendLease(importId, e.etag) } as const;
+      },
+      { retryOn: (err) => err instanceof LedgerRace || isPreconditionFailed(err) },
+    );
   }
 
   /** Extends the lease; returns the new etag, or undefined when someone else took the key over (our run must stop). */
@@ -144,5 +145,13 @@ export class ImportLedger {
     });
     if (parts.length !== count) throw new Error(`import ${importId}: stored response has ${parts.length} of ${count} parts`);
     return JSON.parse(gunzipSync(Buffer.concat(parts)).toString('utf8')) as unknown;
+  }
+}
+
+/** The key's record vanished between our create (409) and our read: another request's race, tried again. */
+class LedgerRace extends Error {
+  override name = 'LedgerRace';
+  constructor(importId: string) {
+    super(`the ledger record of import ${importId} changed while it was claimed`);
   }
 }

@@ -32,15 +32,17 @@ export interface ConflictPolicy {
  *   once (the consumer, a results line, an approval, an acknowledgement
  *   applier); 5 tries means four others got there first, which only happens
  *   when something is wrong, so give up and let the caller's retry decide.
- * - LEDGER: an import's idempotency record, claimed by concurrent requests
- *   with the same key: one wins, the others read its state; 3 covers
- *   claim, lose, read.
+ * - LEDGER: an import's idempotency record, claimed by requests with the
+ *   same key: one wins, the others read its state and answer at once
+ *   (replay, in progress, another body). A retry happens only when the
+ *   record changed between our read and our write (a lease taken over);
+ *   six in a row means a client firing the same upload in a tight loop.
  */
 export const CONFLICTS = {
   DAY_MANIFEST: { attempts: 25, pauseMs: 200 },
   MANIFEST_UPDATE: { attempts: 20, pauseMs: 0 },
   EXPENSE: { attempts: 5, pauseMs: 0 },
-  LEDGER: { attempts: 3, pauseMs: 0 },
+  LEDGER: { attempts: 6, pauseMs: 0 },
 } as const satisfies Record<string, ConflictPolicy>;
 
 /** 412 (an ETag moved), 409 (created first by someone else) or 404 (deleted meanwhile): read again. */
