@@ -63,6 +63,7 @@ export function expensesRouter(d: ExpensesRouterDeps): Router {
       reimbursementMethod: input.reimbursementMethod,
       currency: input.currency,
       description: input.description,
+      employeeNumber: input.employeeNumber,
     };
     try {
       await d.store.correct(corrected, input.items, etag);
