@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseUsers, type User } from './auth/users';
+import { loadLayouts, type LayoutRegistry } from './layouts/registry';
 
 /**
  * The only place that reads process.env. Every problem is reported at once,
@@ -89,6 +90,7 @@ export const envSchema = z.object({
   APPROVAL_SWEEP_GRACE_MS: int(5000, 0, 3600000),
   SHUTDOWN_TIMEOUT_MS: int(8000, 100, 600000),
   EXPORT_TIMEZONE: timeZone,
+  LAYOUTS_DIR: opt,
   EXPORT_CLOSE_GRACE_MS: int(1_800_000, 0, 7 * 86_400_000),
   EXPORT_CLOSE_INTERVAL_MS: int(60_000, 1000, 3_600_000),
   ACK_APPLY_INTERVAL_MS: int(10_000, 100, 3_600_000),
@@ -122,6 +124,8 @@ export interface Config extends Env {
   storage: StorageSource;
   poisonQueue: string;
   users: User[];
+  /** The built-in layouts and those of LAYOUTS_DIR, every one validated. */
+  layouts: LayoutRegistry;
 }
 
 export class ConfigError extends Error {
@@ -185,10 +189,24 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, opts: LoadOp
     else problems.push(...result.problems.map((p) => `${usersVar}: ${p}`));
   }
 
+  const loaded = loadLayouts(env.LAYOUTS_DIR, env.EXPORT_TIMEZONE);
+  if (!loaded.ok) problems.push(...loaded.problems.map((p) => `LAYOUTS_DIR: ${p}`));
+  else
+    users.forEach((u, i) => {
+      if (u.layout !== undefined && !loaded.registry.get(u.layout))
+        problems.push(`${usersVar}: [${i}.layout] unknown layout "${u.layout}"; the layouts are: ${loaded.registry.names().join(', ')}`);
+    });
+
   const storage = storageSource(env);
   if ((opts.requireUsers ?? true) && storage.kind !== 'embedded' && users.length === 0 && usersJson === undefined) {
     problems.push('AUTH_USERS: no users configured; set AUTH_USERS or AUTH_USERS_FILE (required unless storage is the embedded Azurite)');
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...env, storage, poisonQueue: `${env.APPROVALS_QUEUE}-poison`, users };
+  return {
+    ...env,
+    storage,
+    poisonQueue: `${env.APPROVALS_QUEUE}-poison`,
+    users,
+    layouts: (loaded as { registry: LayoutRegistry }).registry,
+  };
 }

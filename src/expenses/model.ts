@@ -67,6 +67,7 @@ export const newExpenseSchema = z
     description: text(1000).optional(),
     employeeNumber: text(EMPLOYEE_NUMBER_MAX)
       .refine((s) => /^[\x20-\x7E]+$/.test(s), 'must be printable ASCII (a payroll key is never transliterated)')
+      .refine((s) => !/^[=+\-@']/.test(s), "must not start with = + - @ or ' (a key a formula guard would change)")
       .optional(),
     items: z
       .array(

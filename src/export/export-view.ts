@@ -1,6 +1,7 @@
 import { daysBetween } from '../expenses/dates';
 import { dayState, snapshotEtag, totalsHeader, totalsJson, unacknowledgedRows, type Manifest } from './manifest';
 import type { Snapshot } from './export-table';
+import type { NamedLayoutFile } from '../layouts/open-file';
 
 /**
  * What clients see of a day: the response headers of a file, and a
@@ -17,6 +18,21 @@ export function snapshotHeaders(s: Snapshot, variant: readonly string[]): Record
   };
   const totals = totalsHeader(s.totals);
   if (totals) headers['Export-Totals'] = totals;
+  return headers;
+}
+
+/**
+ * Headers that name a file in a layout: the snapshot's, with its layout's
+ * ETag, `Export-Row-Count` counting the records of the body (item lines in
+ * an item-grain layout; left out where not known, as on its 304), and the
+ * layout and transliteration rules used.
+ */
+export function fileHeaders(f: NamedLayoutFile, rowCount: number | undefined, coding: readonly string[]): Record<string, string> {
+  const headers = snapshotHeaders(f.snapshot, [...f.variant, ...coding]);
+  if (rowCount === undefined) delete headers['Export-Row-Count'];
+  else headers['Export-Row-Count'] = String(rowCount);
+  headers['Export-Layout'] = `${f.layout.layout.name}; version=${f.layout.layout.version}`;
+  if (f.transliteration) headers['Export-Transliteration'] = f.transliteration;
   return headers;
 }
 

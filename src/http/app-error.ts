@@ -4,6 +4,7 @@
  */
 export const ERROR_STATUS = {
   bad_request: 400,
+  unknown_layout: 400,
   invalid_date: 400,
   invalid_range: 400,
   validation_failed: 400,
@@ -20,6 +21,7 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   seq_out_of_range: 422,
   row_count_mismatch: 422,
+  value_too_wide: 422,
   idempotency_key_reused: 422,
   unsupported_media_type: 415,
   too_many_requests: 429,

@@ -3,6 +3,7 @@ import { AppError, ERROR_STATUS, PROBLEM_BASE, type ErrorCode } from './app-erro
 import { isTransientStorageError } from '../storage/errors';
 import { ConcurrentChangeError, ExpenseNotFoundError, TransitionRefusedError } from '../expenses/errors';
 import { SeqOutOfRangeError } from '../export/errors';
+import { LayoutOptionError, LayoutRefusedError, UnknownLayoutError } from '../layouts/errors';
 import { ResultFileError } from '../results/result-file';
 import { IdempotencyError } from '../results/results-import';
 
@@ -24,6 +25,8 @@ const TITLES: Record<ErrorCode, string> = {
   payload_too_large: 'Payload too large',
   seq_out_of_range: "Beyond the day's last seq",
   row_count_mismatch: 'Row count mismatch',
+  unknown_layout: 'Unknown layout',
+  value_too_wide: 'Value wider than its column',
   idempotency_key_reused: 'Idempotency-Key reused',
   unsupported_media_type: 'Unsupported media type',
   too_many_requests: 'Too many requests',
@@ -84,6 +87,10 @@ function fromDomainError(err: unknown): AppError | undefined {
   if (err instanceof ExpenseNotFoundError) return new AppError('not_found', err.message);
   if (err instanceof TransitionRefusedError || err instanceof ConcurrentChangeError) return new AppError('conflict', err.message);
   if (err instanceof SeqOutOfRangeError) return new AppError('seq_out_of_range', err.message);
+  if (err instanceof UnknownLayoutError)
+    return new AppError('unknown_layout', err.message, { errors: err.known.map((layout) => ({ layout })) });
+  if (err instanceof LayoutOptionError) return new AppError('bad_request', err.message);
+  if (err instanceof LayoutRefusedError) return new AppError('value_too_wide', err.message);
   if (err instanceof ResultFileError) return new AppError(err.code, err.message);
   if (err instanceof IdempotencyError) {
     return new AppError(err.code, err.message, err.retryAfterSec ? { headers: { 'Retry-After': String(err.retryAfterSec) } } : {});
