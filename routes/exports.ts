@@ -115,8 +115,9 @@ export function exportsRouter(d: ExportsRouterDeps): Router {
     const found = await named(req, res);
     if (!found || res.destroyed) return;
     const { f, n } = found;
-    // An item-grain layout counts its lines by reading the rows once: that takes an export slot, as a GET does.
-    const rowCount = f.knownRowCount ?? (await openNamedFile(f, {}, slot(req, res))).rowCount;
+    // A layout that reads the rows before its headers (item lines to count, values to fit) does so for HEAD
+    // too, so that HEAD says what GET would, refusals included; that takes an export slot, as a GET does.
+    const rowCount = f.layout.prepass ? (await openNamedFile(f, {}, slot(req, res))).rowCount : f.knownRowCount;
     describe(res, f, n, rowCount);
     res.status(200).end();
   });

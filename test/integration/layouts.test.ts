@@ -16,6 +16,7 @@ import { parseDictionary } from 'structured-headers';
 import { createApp } from '../../src/app';
 import { ConfigError, loadConfig } from '../../src/config';
 import { toExportRow } from '../../src/export/export-row';
+import { compileLayout, LayoutRegistry } from '../../src/layouts/registry';
 import type { Expense, ExpenseItem } from '../../src/expenses/model';
 import type { Services } from '../../src/services';
 import { testExportRow, testServices } from '../support/storage';
@@ -57,7 +58,12 @@ afterAll(async () => {
 });
 
 const pull = (path: string, who = 'exporter') =>
-  request(app).get(path).set('Authorization', basic(who)).set('Accept-Encoding', 'identity').buffer(true).parse(binary);
+  request(app)
+    .get(path)
+    .set('Authorization', basic(who))
+    .set('Accept-Encoding', 'identity')
+    .buffer(true)
+    .parse(binary as never);
 function binary(res: NodeJS.ReadableStream, done: (err: Error | null, body: Buffer) => void) {
   const chunks: Buffer[] = [];
   res.on('data', (c: Buffer) => chunks.push(c));
@@ -187,6 +193,36 @@ describe('GET /exports/{date}?layout=', () => {
     expect(res.body.errors.map((e: { layout: string }) => e.layout)).toEqual(['v1', 'excel-de', 'fixed-width-payroll', 'gl-lines']);
     const bom = await request(app).get(`/exports/${DATE}?layout=excel-de&bom=true`).set('Authorization', basic('exporter')).expect(400);
     expect(bom.body.code).toBe('bad_request');
+  });
+});
+
+describe('a value wider than its fixed-width column', () => {
+  test('is refused with a 422 problem before any byte, naming the row and the column; GET and HEAD alike', async () => {
+    const narrow = compileLayout(
+      {
+        name: 'narrow',
+        version: 1,
+        kind: 'fixed',
+        encoding: 'iso-8859-1',
+        header: false,
+        columns: [{ header: 'name', field: 'expense.employee', width: 6, align: 'left', pad: ' ' }],
+      },
+      'test',
+      'UTC',
+    ).layout!;
+    const other = await testServices({
+      clients: s.clients,
+      config: { layouts: new LayoutRegistry([...s.layouts.list(), narrow]) },
+      users: await testUsers(),
+    });
+    const app2 = createApp(other);
+    const fits = await request(app2).get(`/exports/${DATE}?layout=narrow&through=1`).set('Authorization', basic('exporter')).expect(200);
+    expect(fits.text).toBe('Ada   \r\n');
+    const res = await request(app2).get(`/exports/${DATE}?layout=narrow`).set('Authorization', basic('exporter')).expect(422);
+    expect(res.body.code).toBe('value_too_wide');
+    expect(res.body.detail).toContain('row 2: the value of column "name" is 11 characters, wider than its 6');
+    await request(app2).head(`/exports/${DATE}?layout=narrow`).set('Authorization', basic('exporter')).expect(422);
+    await Promise.all([other.consumer.stop(2000), other.ackApplier.stop(2000)]);
   });
 });
 
