@@ -71,42 +71,74 @@ export const layoutSchema = z
   })
   .strict()
   .superRefine((l, ctx) => {
-    const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    const fixed = l.kind === 'fixed';
-    if (fixed && !isSingleByte(l.encoding)) problem(['encoding'], 'fixed width needs a single-byte encoding, so that a width counts bytes');
-    l.columns.forEach((c, i) => {
-      const at = (k: string) => ['columns', i, k];
-      if ((c.field === undefined) === (c.value === undefined)) problem(['columns', i], 'needs exactly one of field or value');
-      if (fixed) {
-        if (c.width === undefined) problem(at('width'), 'is required in a fixed-width layout');
-        if (c.align === undefined) problem(at('align'), 'is required in a fixed-width layout');
-        if (c.pad === undefined) problem(at('pad'), 'is required in a fixed-width layout');
-        if (l.header && c.width !== undefined && c.header.length > c.width) problem(at('header'), `is wider than the column (${c.width})`);
-        if (c.value !== undefined && c.width !== undefined && c.value.length > c.width)
-          problem(at('value'), `is wider than the column (${c.width})`);
-      } else if (c.width !== undefined || c.align !== undefined || c.pad !== undefined) {
-        problem(['columns', i], 'width, align and pad belong to a fixed-width layout (kind: fixed)');
-      }
-      if (c.field === undefined) {
-        if (c.format !== undefined) problem(at('format'), 'applies to a field, not to a constant value');
-        return;
-      }
-      const f = FIELDS[c.field];
-      if (f.grain === 'item' && l.grain !== 'item') problem(at('field'), `${c.field} needs grain: item`);
-      if (f.kind === 'account' && !l.accounts) problem(at('field'), 'item.account needs an accounts map with a default');
-      if (c.format === undefined) return;
-      const allowed: readonly string[] =
-        f.kind === 'amount'
-          ? AMOUNT_FORMATS
-          : f.kind === 'timestamp'
-            ? [...DATE_FORMATS, ...TIME_FORMATS, ISO8601]
-            : f.kind === 'date'
-              ? DATE_FORMATS
-              : [];
-      if (!allowed.includes(c.format))
-        problem(at('format'), allowed.length ? `for ${c.field} must be one of: ${allowed.join(', ')}` : `${c.field} takes no format`);
-    });
+    for (const p of crossProblems(l)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
   });
+
+/** The column as the cross-field rules read it: loosely, so that they also run on a document that failed elsewhere. */
+interface LooseColumn {
+  header?: unknown;
+  field?: unknown;
+  value?: unknown;
+  format?: unknown;
+  width?: unknown;
+  align?: unknown;
+  pad?: unknown;
+}
+
+/**
+ * Rules across fields. They run on the raw document too when it has other
+ * problems (zod skips refinements then), so one check reports them all.
+ */
+function crossProblems(doc: unknown): Array<{ path: (string | number)[]; message: string }> {
+  const out: Array<{ path: (string | number)[]; message: string }> = [];
+  if (typeof doc !== 'object' || doc === null) return out;
+  const l = doc as { kind?: unknown; encoding?: unknown; grain?: unknown; header?: unknown; accounts?: unknown; columns?: unknown };
+  const problem = (path: (string | number)[], message: string) => out.push({ path, message });
+  const fixed = l.kind === 'fixed';
+  const encoding = l.encoding ?? 'utf-8';
+  if (fixed && (ENCODINGS as readonly unknown[]).includes(encoding) && !isSingleByte(encoding as (typeof ENCODINGS)[number]))
+    problem(['encoding'], 'fixed width needs a single-byte encoding, so that a width counts bytes');
+  if (!Array.isArray(l.columns)) return out;
+  (l.columns as unknown[]).forEach((raw, i) => {
+    if (typeof raw !== 'object' || raw === null) return;
+    const c = raw as LooseColumn;
+    const at = (k: string) => ['columns', i, k];
+    const width = typeof c.width === 'number' ? c.width : undefined;
+    if ((c.field === undefined) === (c.value === undefined)) problem(['columns', i], 'needs exactly one of field or value');
+    if (fixed) {
+      if (c.width === undefined) problem(at('width'), 'is required in a fixed-width layout');
+      if (c.align === undefined) problem(at('align'), 'is required in a fixed-width layout');
+      if (c.pad === undefined) problem(at('pad'), 'is required in a fixed-width layout');
+      if (l.header !== false && width !== undefined && typeof c.header === 'string' && c.header.length > width)
+        problem(at('header'), `is wider than the column (${width})`);
+      if (typeof c.value === 'string' && width !== undefined && c.value.length > width)
+        problem(at('value'), `is wider than the column (${width})`);
+    } else if (c.width !== undefined || c.align !== undefined || c.pad !== undefined) {
+      problem(['columns', i], 'width, align and pad belong to a fixed-width layout (kind: fixed)');
+    }
+    if (c.field === undefined) {
+      if (c.format !== undefined) problem(at('format'), 'applies to a field, not to a constant value');
+      return;
+    }
+    if (typeof c.field !== 'string' || !(c.field in FIELDS)) return; // the schema reports an unknown field
+    const name = c.field as FieldName;
+    const f = FIELDS[name];
+    if (f.grain === 'item' && l.grain !== 'item') problem(at('field'), `${name} needs grain: item`);
+    if (f.kind === 'account' && !l.accounts) problem(at('field'), 'item.account needs an accounts map with a default');
+    if (c.format === undefined) return;
+    const allowed: readonly unknown[] =
+      f.kind === 'amount'
+        ? AMOUNT_FORMATS
+        : f.kind === 'timestamp'
+          ? [...DATE_FORMATS, ...TIME_FORMATS, ISO8601]
+          : f.kind === 'date'
+            ? DATE_FORMATS
+            : [];
+    if (!allowed.includes(c.format))
+      problem(at('format'), allowed.length ? `for ${name} must be one of: ${allowed.join(', ')}` : `${name} takes no format`);
+  });
+  return out;
+}
 
 export type LayoutInput = z.input<typeof layoutSchema>;
 export type Layout = z.output<typeof layoutSchema>;
@@ -116,5 +148,7 @@ export type LayoutColumn = Layout['columns'][number];
 export function validateLayout(doc: unknown): { ok: true; layout: Layout } | { ok: false; problems: string[] } {
   const parsed = layoutSchema.safeParse(doc);
   if (parsed.success) return { ok: true, layout: parsed.data };
-  return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(document)'}: ${i.message}`) };
+  const issues = [...parsed.error.issues, ...crossProblems(doc)];
+  const problems = issues.map((i) => `${i.path.length ? i.path.join('.') : '(document)'}: ${i.message}`);
+  return { ok: false, problems: [...new Set(problems)] };
 }

@@ -219,6 +219,25 @@ describe('validation', () => {
     expect(r.layout).toBeUndefined();
     const fields = r.problems.map((p) => p.split(':')[0]);
     expect(fields).toEqual(expect.arrayContaining(['name', 'version', 'delimiter', 'encoding', 'columns.0.header', 'columns.0.field']));
+    // Rules across fields are reported with the others, not only once those are fixed.
+    const both = compileLayout(
+      {
+        name: 'x',
+        version: 1,
+        delimiter: ':',
+        kind: 'fixed',
+        columns: [{ header: 'a', field: 'expense.amount', format: 'DD.MM.YYYY', width: 5, align: 'left', pad: ' ' }],
+      },
+      'f',
+      'UTC',
+    );
+    expect(both.problems).toEqual(
+      expect.arrayContaining([
+        'delimiter: must be one of , ; TAB |',
+        'encoding: fixed width needs a single-byte encoding, so that a width counts bytes',
+        'columns.0.format: for expense.amount must be one of: decimal, minor',
+      ]),
+    );
   });
 
   test('rules across fields: fixed width needs widths and a single-byte encoding, item fields need item grain, constants fit the encoding', () => {
