@@ -1,5 +1,6 @@
 import { request } from 'node:http';
-import { DATE, type ExportFixture } from './export-fixture';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DATE, WARM_DATE, type ExportFixture } from './export-fixture';
 import { keepAlive, spawnService } from './server-process';
 import { median, serverEnv, timed, type BenchContext } from './support';
 
@@ -14,6 +15,8 @@ export interface LayoutBenchResult {
   fixed_ratio: number;
   /** gl-lines (3 items per expense: 3 records per row) against v1, records per second. */
   items_ratio: number;
+  /** The server's RSS peak over all the rounds, above its settled baseline after a warm-up on a one-page day. */
+  rss_growth_mb: number;
 }
 
 const LF = 0x0a;
@@ -61,6 +64,11 @@ export async function benchLayouts(ctx: BenchContext, fixture: ExportFixture): P
       if (n - l.header !== l.records) throw new Error(`${l.name} returned ${n - l.header} records, expected ${l.records}`);
       return l.records / seconds;
     };
+    for (const l of layouts) await lines(`${server.url}/exports/${WARM_DATE}?layout=${l.name}`, ctx.user.authorization);
+    await sleep(1000);
+    const baseline = server.rssMb();
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, server.rssMb())), 20);
     for (const l of layouts) await pull(l); // warm
     const rates: number[][] = layouts.map(() => []);
     for (let i = 0; i < rounds; i++) {
@@ -70,6 +78,9 @@ export async function benchLayouts(ctx: BenchContext, fixture: ExportFixture): P
       }
       ctx.say(`layouts: round ${i + 1}/${rounds}: ${layouts.map((l, j) => `${l.name} ${Math.round(rates[j][i])}/s`).join(', ')}`);
     }
+    clearInterval(sampler);
+    peak = Math.max(peak, server.rssMb());
+    ctx.say(`layouts: server RSS baseline ${Math.round(baseline)} MB, peak ${Math.round(peak)} MB`);
     const ratio = (j: number) => median(rates[j].map((x, i) => x / rates[0][i]));
     return {
       v1_records_per_s: median(rates[0]),
@@ -79,6 +90,7 @@ export async function benchLayouts(ctx: BenchContext, fixture: ExportFixture): P
       delimited_ratio: ratio(1),
       fixed_ratio: ratio(2),
       items_ratio: ratio(3),
+      rss_growth_mb: peak - baseline,
     };
   } finally {
     await server.stop();

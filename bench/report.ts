@@ -57,6 +57,7 @@ export function rounded(r: BenchResults): BenchResults {
         delimited_ratio: round(r.layout.delimited_ratio, 3),
         fixed_ratio: round(r.layout.fixed_ratio, 3),
         items_ratio: round(r.layout.items_ratio, 3),
+        rss_growth_mb: round(r.layout.rss_growth_mb, 1),
       },
     }),
     ...(r.consumer && {
@@ -117,6 +118,12 @@ export function table(r: BenchResults, x: ReportExtras): string {
       ],
       ['layout.fixed_ratio (fixed-width-payroll)', fmt(l.fixed_ratio, 3), '≥ 0.90', l.fixed_ratio >= 0.9],
       ['layout.items_ratio (gl-lines, 3 items a row, records/s)', fmt(l.items_ratio, 3), '≥ 0.80', l.items_ratio >= 0.8],
+      [
+        'layout: server RSS growth over all rounds (20,000 rows; 60,000 item lines)',
+        `${fmt(l.rss_growth_mb, 1)} MB`,
+        '≤ 30 MB',
+        l.rss_growth_mb <= 30,
+      ],
     );
   }
   if (r.export_memory) {

@@ -1,7 +1,6 @@
 import { daysBetween } from '../expenses/dates';
 import { dayState, snapshotEtag, totalsHeader, totalsJson, unacknowledgedRows, type Manifest } from './manifest';
 import type { Snapshot } from './export-table';
-import type { NamedLayoutFile } from '../layouts/open-file';
 
 /**
  * What clients see of a day: the response headers of a file, and a
@@ -27,7 +26,15 @@ export function snapshotHeaders(s: Snapshot, variant: readonly string[]): Record
  * an item-grain layout; left out where not known, as on its 304), and the
  * layout and transliteration rules used.
  */
-export function fileHeaders(f: NamedLayoutFile, rowCount: number | undefined, coding: readonly string[]): Record<string, string> {
+export interface FileNaming {
+  snapshot: Snapshot;
+  /** What changes the bytes beyond the rows (the layout's tag, a BOM): part of the ETag. */
+  variant: readonly string[];
+  layout: { layout: { name: string; version: number } };
+  transliteration: string | undefined;
+}
+
+export function fileHeaders(f: FileNaming, rowCount: number | undefined, coding: readonly string[]): Record<string, string> {
   const headers = snapshotHeaders(f.snapshot, [...f.variant, ...coding]);
   if (rowCount === undefined) delete headers['Export-Row-Count'];
   else headers['Export-Row-Count'] = String(rowCount);
