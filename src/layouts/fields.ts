@@ -1,5 +1,5 @@
 import type { FileRecord } from '../export/export-table';
-import type { RowItem } from '../export/export-row';
+import { decodeItems, type RowItem } from '../export/export-row';
 import { CATEGORY_MAX, EMPLOYEE_NUMBER_MAX } from '../expenses/model';
 
 /**
@@ -16,7 +16,8 @@ export interface RecordSource {
   date: string;
   item?: RowItem;
   line?: number;
-  itemCount: number;
+  /** Item grain: the row's number of items (expense grain counts them when asked). */
+  itemCount?: number;
 }
 
 export interface FieldDef {
@@ -42,7 +43,7 @@ export const FIELDS = {
   'expense.reimbursementMethod': { grain: 'expense', kind: 'text', user: true, maxChars: 14, description: 'direct_deposit, check or cash.', text: (s) => s.row.reimbursementMethod },
   'expense.currency': { grain: 'expense', kind: 'text', user: true, maxChars: 3, description: 'ISO 4217 code.', text: (s) => s.row.currency },
   'expense.amount': { grain: 'expense', kind: 'amount', user: false, maxChars: AMOUNT_MAX.decimal, description: "The expense's exact total (format decimal or minor)." },
-  'expense.itemCount': { grain: 'expense', kind: 'int', user: false, maxChars: 3, description: 'How many line items it has (1 for a row written before items were exported).', text: (s) => String(s.itemCount) },
+  'expense.itemCount': { grain: 'expense', kind: 'int', user: false, maxChars: 3, description: 'How many line items it has (1 for a row written before items were exported).', text: (s) => String(s.itemCount ?? (decodeItems(s.row.items)?.length ?? 1)) },
   'export.date': { grain: 'expense', kind: 'date', user: false, description: 'The export day (the approval date in EXPORT_TIMEZONE).' },
   'item.line': { grain: 'item', kind: 'int', user: false, maxChars: 3, description: "The item's line number in its expense, from 1.", text: (s) => String(s.line) },
   'item.category': { grain: 'item', kind: 'text', user: true, maxChars: undefined, description: `The item's expense-type code (at most ${CATEGORY_MAX}; empty when none).`, text: (s) => s.item!.category },

@@ -3,7 +3,7 @@ import { neutralizeCell } from '../export/csv';
 import { decodeItems, type RowItem } from '../export/export-row';
 import type { FileRecord } from '../export/export-table';
 import { minorOf } from '../export/manifest';
-import { formatMinor } from '../money/money';
+import { formatMinor, minorDigits } from '../money/money';
 import { Charset } from './encoding';
 import { FIELDS, type RecordSource } from './fields';
 import { dateParts, ISO8601, iso8601, partsFormatter, TimestampParts, type DateFormat, type TimeFormat } from './formats';
@@ -110,11 +110,11 @@ export class LayoutRenderer {
  * that no row is dropped and the lines still sum to the day's totals.
  */
 export function* sources(row: FileRecord, date: string, grain: Layout['grain']): Generator<RecordSource> {
-  const items: RowItem[] = decodeItems(row.items) ?? [{ category: '', amountMinor: minorOf(row.amount, row.currency) }];
   if (grain === 'expense') {
-    yield { row, date, itemCount: items.length };
+    yield { row, date }; // the items are read only if a column asks (expense.itemCount)
     return;
   }
+  const items: RowItem[] = decodeItems(row.items) ?? [{ category: '', amountMinor: minorOf(row.amount, row.currency) }];
   for (let i = 0; i < items.length; i++) yield { row, date, item: items[i], line: i + 1, itemCount: items.length };
 }
 
@@ -135,7 +135,7 @@ function compileCell(layout: Layout, c: LayoutColumn, ts: TimestampParts): Cell 
       const minor = c.format === 'minor';
       if (c.field === 'item.amount')
         return minor ? (s) => s.item!.amountMinor.toString() : (s) => decimal(formatMinor(s.item!.amountMinor, s.row.currency), comma);
-      return minor ? (s) => minorOf(s.row.amount, s.row.currency).toString() : (s) => decimal(s.row.amount, comma);
+      return minor ? (s) => minorText(s.row.amount, s.row.currency) : (s) => decimal(s.row.amount, comma);
     }
     case 'timestamp': {
       const format = c.format ?? layout.dateFormat;
@@ -145,13 +145,27 @@ function compileCell(layout: Layout, c: LayoutColumn, ts: TimestampParts): Cell 
     }
     case 'date': {
       const fmt = partsFormatter((c.format ?? layout.dateFormat) as DateFormat);
-      return (s) => fmt(dateParts(s.date));
+      let last = { date: '', text: '' }; // one day per file: format it once
+      return (s) => (s.date === last.date ? last.text : (last = { date: s.date, text: fmt(dateParts(s.date)) }).text);
     }
     case 'account': {
       const { map, default: fallback } = layout.accounts!;
       return (s) => map[s.item!.category] ?? fallback;
     }
   }
+}
+
+/**
+ * A row's amount in minor units, as text: its digits without the point.
+ * The row's amount always has exactly the currency's minor digits
+ * (formatMinor wrote it); anything else goes the strict way, which refuses it.
+ */
+function minorText(amount: string, currency: string): string {
+  const dot = amount.indexOf('.');
+  const digits = dot === -1 ? amount : amount.slice(0, dot) + amount.slice(dot + 1);
+  if ((dot === -1 ? 0 : amount.length - dot - 1) !== minorDigits(currency) || !/^\d+$/.test(digits))
+    return minorOf(amount, currency).toString();
+  return digits.replace(/^0+(?=\d)/, '');
 }
 
 /** A decimal comma changes the separator, never a digit. */

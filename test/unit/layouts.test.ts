@@ -8,6 +8,7 @@ import { toExportRow } from '../../src/export/export-row';
 import type { FileRecord } from '../../src/export/export-table';
 import { emptyManifest, matchesSnapshot, snapshotEtag, withRow } from '../../src/export/manifest';
 import type { Expense } from '../../src/expenses/model';
+import { formatMinor } from '../../src/money/money';
 import { Charset } from '../../src/layouts/encoding';
 import { builtInLayouts, compileLayout, loadLayouts } from '../../src/layouts/registry';
 import { ValueTooWideError } from '../../src/layouts/render';
@@ -113,6 +114,23 @@ describe('fixed-width-payroll', () => {
     const out = get('fixed-width-payroll').renderer.page([rec({ employeeNumber: 'P-0042', seq: 7 })], '2026-11-23', true);
     expect(out.bytes.toString('latin1')).toBe(`${'P-0042'.padEnd(20)}20261123${'123450'.padStart(15, '0')}EUR${'7'.padStart(10, '0')}\r\n`);
     expect(get('fixed-width-payroll').prepass).toBe(false); // every value fits its column by validation
+  });
+
+  test('amounts in minor units are exact for every currency, without leading zeros', () => {
+    const r = get('fixed-width-payroll').renderer;
+    const amount = (a: string, currency: string) =>
+      r
+        .page([rec({ amount: a, currency })], '2026-11-23', false)
+        .bytes.toString('latin1')
+        .slice(28, 43)
+        .replace(/^0+(?=\d)/, '');
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1n, max: 10n ** 9n }), fc.constantFrom('EUR', 'JPY', 'BHD'), (minor, currency) => {
+        expect(amount(formatMinor(minor, currency), currency)).toBe(minor.toString());
+      }),
+    );
+    expect(amount('1.5', 'EUR')).toBe('150'); // not the form we write: read the strict way, still exact
+    expect(() => amount('1,5', 'EUR')).toThrow(/not exact money/); // not money at all: refused, never guessed
   });
 
   test('a value wider than its column is refused, never cut; such a layout checks the file before its headers', () => {
