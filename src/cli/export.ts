@@ -59,7 +59,7 @@ export async function exportCommand(o: { date: string; out?: string; through?: n
       if (o.out) {
         const n = await writeFileAtomically(o.out, (sink) => writeFile(file, sink, true));
         process.stderr.write(
-          `expense-export: wrote ${n} ${file.layout.layout.grain === 'item' ? 'item lines' : 'rows'} for ${o.date} (seq ${snap.after + 1}..${snap.through}, ${snap.state}) in layout ${o.layout} to ${o.out}\n`,
+          `expense-export: wrote ${n} ${file.layout.layout.grain === 'item' ? 'item lines' : 'rows'} for ${o.date} (seq ${snap.after + 1}..${snap.through}, ${snap.state})${o.layout === 'v1' ? '' : ` in layout ${o.layout}`} to ${o.out}\n`,
         );
       } else {
         // stdout cannot be un-written: a failure half-way is reported by the exit status (and stderr), like curl -f.
