@@ -27,13 +27,16 @@ import prettier from 'eslint-config-prettier';
 const LAYERS = [
   ['foundation', ['money', 'background', 'clock', 'map-limit', 'project-root', 'types']],
   ['auth', ['auth']],
-  ['config', ['config', 'faults']],
   ['storage', ['storage']],
   ['expenses', ['expenses']],
   ['export', ['export']],
+  // Layouts render the export table's snapshots: above export, which knows nothing of them.
+  ['layouts', ['layouts']],
   ['results', ['results']],
   ['consumer', ['consumer']],
   ['observability', ['observability']],
+  // Config validates everything at start, layouts and users among them, so it sits above what it validates.
+  ['config', ['config', 'faults']],
   ['http', ['http']],
   ['services', ['services']],
   ['routes', ['routes']],

@@ -3,6 +3,7 @@ import type { ExportResult } from './export';
 import type { ExportMemoryResult, SlowClientCheck } from './export-memory';
 import type { HttpCpu, HttpResult } from './http';
 import type { LagResult } from './lag';
+import type { LayoutBenchResult } from './layouts';
 import type { ResultsBenchResult } from './results';
 import { round } from './support';
 import type { UpgradeResult } from './upgrade';
@@ -10,6 +11,7 @@ import type { UpgradeResult } from './upgrade';
 export interface BenchResults {
   export?: ExportResult;
   export_memory?: ExportMemoryResult;
+  layout?: LayoutBenchResult;
   consumer?: ConsumerResult;
   lag?: LagResult;
   results?: ResultsBenchResult;
@@ -47,6 +49,18 @@ export function rounded(r: BenchResults): BenchResults {
     }),
     ...(r.export_memory && {
       export_memory: { growth_mb_10k: round(r.export_memory.growth_mb_10k, 1), growth_mb_40k: round(r.export_memory.growth_mb_40k, 1) },
+    }),
+    ...(r.layout && {
+      layout: {
+        v1_records_per_s: round(r.layout.v1_records_per_s),
+        delimited_records_per_s: round(r.layout.delimited_records_per_s),
+        fixed_records_per_s: round(r.layout.fixed_records_per_s),
+        items_records_per_s: round(r.layout.items_records_per_s),
+        delimited_ratio: round(r.layout.delimited_ratio, 3),
+        fixed_ratio: round(r.layout.fixed_ratio, 3),
+        items_ratio: round(r.layout.items_ratio, 3),
+        rss_growth_mb: round(r.layout.rss_growth_mb, 1),
+      },
     }),
     ...(r.consumer && {
       consumer: {
@@ -99,6 +113,26 @@ export function table(r: BenchResults, x: ReportExtras): string {
       ['export.gzip_rows_per_s (Accept-Encoding: gzip)', fmt(r.export.gzip_rows_per_s), ''],
       ['export.gzip_ratio (against the raw scan)', fmt(r.export.gzip_ratio, 3), '≥ 0.80', r.export.gzip_ratio >= 0.8],
       ['export: bytes plain / gzipped', `${fmt(r.export.gzip_shrink, 2)}×`, ''],
+    );
+  }
+  if (r.layout) {
+    const l = r.layout;
+    rows.push(
+      ['layout: v1 records/s (same rounds)', fmt(l.v1_records_per_s), ''],
+      [
+        'layout.delimited_ratio (excel-de: ;, decimal comma, dates in a zone, Windows-1252)',
+        fmt(l.delimited_ratio, 3),
+        '≥ 0.90',
+        l.delimited_ratio >= 0.9,
+      ],
+      ['layout.fixed_ratio (fixed-width-payroll)', fmt(l.fixed_ratio, 3), '≥ 0.90', l.fixed_ratio >= 0.9],
+      ['layout.items_ratio (gl-lines, 3 items a row, records/s)', fmt(l.items_ratio, 3), '≥ 0.80', l.items_ratio >= 0.8],
+      [
+        'layout.rss_growth_mb (one pull of the 20,000-row day, worst of excel-de, fixed width, gl-lines)',
+        `${fmt(l.rss_growth_mb, 1)} MB`,
+        '≤ 30 MB',
+        l.rss_growth_mb <= 30,
+      ],
     );
   }
   if (r.export_memory) {

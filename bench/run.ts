@@ -11,6 +11,7 @@ import { projectFile } from '../src/project-root';
 import { benchUser, type BenchContext } from './support';
 import { firstChildPid } from './server-process';
 import { benchExport } from './export';
+import { benchLayouts } from './layouts';
 import { memoryGrowth, type SlowClientCheck } from './export-memory';
 import { exportFixture, type ExportFixture } from './export-fixture';
 import { benchConsumer, DEFAULT_CONCURRENCY } from './consumer';
@@ -64,6 +65,7 @@ async function main(): Promise<number> {
       async () => void (memory.growth_mb_10k = (await memoryGrowth(ctx, await exports(), quick ? 1_000 : 10_000)).growth),
     );
     await step('export', async () => void (results.export = await benchExport(ctx, await exports())));
+    await step('layout', async () => void (results.layout = await benchLayouts(ctx, await exports())));
     await step('export_memory', async () => {
       const m = await memoryGrowth(ctx, await exports(), quick ? 4_000 : 40_000, quick ? 4 : 8);
       memory.growth_mb_40k = m.growth;

@@ -7,7 +7,7 @@ import { createServices, type Services } from '../src/services';
 import { createStorageClients, provisionStorage, type StorageClients, type StorageNames } from '../src/storage/clients';
 import { storageEnv, uniqueStorageNames } from '../harness/child-server';
 import { hashPassword } from '../src/auth/password';
-import type { ExportRow } from '../src/export/export-row';
+import { encodeItems, type ExportRow } from '../src/export/export-row';
 import { ExportTable } from '../src/export/export-table';
 
 export interface BenchContext {
@@ -69,6 +69,7 @@ const EMPLOYEES = [
   '=HYPERLINK("x")',
   'Edsger Dijkstra',
   'Barbara Liskov',
+  'José Müller-Øst',
 ];
 const METHODS = ['direct_deposit', 'check', 'cash'];
 
@@ -87,7 +88,24 @@ export function fakeExportRow(date: string, i: number): ExportRow {
     reimbursementMethod: METHODS[i % METHODS.length],
     currency: i % 10 === 0 ? 'JPY' : 'USD',
     amount: i % 10 === 0 ? String(1000 + i) : `${(i % 900) + 1}.${String(i % 100).padStart(2, '0')}`,
+    employeeNumber: `P-${10000 + (i % 5000)}`,
+    items: threeItems(i),
   };
+}
+
+const CATEGORIES = ['TRAVEL', 'MEALS', 'LODGING', 'OFFICE', 'MISC'];
+
+/** Three line items (the layouts bench's item grain) that add up to the row's amount exactly. */
+function threeItems(i: number): string {
+  const minor = i % 10 === 0 ? BigInt(1000 + i) : BigInt((i % 900) + 1) * 100n + BigInt(i % 100);
+  const third = minor / 3n;
+  return encodeItems(
+    [third, third, minor - 2n * third].map((amountMinor, k) => ({
+      description: '',
+      amountMinor,
+      category: CATEGORIES[(i + k) % CATEGORIES.length],
+    })),
+  );
 }
 
 /**

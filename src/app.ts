@@ -13,6 +13,7 @@ import { docsRouter } from '../routes/docs';
 import { expensesRouter } from '../routes/expenses';
 import { exportsRouter } from '../routes/exports';
 import { exportDaysRouter } from '../routes/export-days';
+import { layoutsRouter } from '../routes/layouts';
 import { resultsRouter } from '../routes/results';
 import { adminRouter } from '../routes/admin';
 import { metricsRouter } from '../routes/metrics';
@@ -88,8 +89,11 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
       exportTable: s.exportTable,
       metrics: s.metrics,
       limits: { total: s.config.EXPORT_MAX_CONCURRENT, perUser: s.config.EXPORT_MAX_CONCURRENT_PER_USER },
+      layouts: s.layouts,
+      defaultLayout: s.defaultLayout,
     }),
   );
+  app.use(layoutsRouter({ guard, validate, layouts: s.layouts }));
   app.use(exportDaysRouter({ guard, validate, exportTable: s.exportTable, acknowledgements: s.acknowledgements }));
   app.use(
     adminRouter({

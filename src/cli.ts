@@ -19,7 +19,7 @@ const run =
   };
 
 const program = new Command('expense-export')
-  .description('Exports approved expenses to on-premises payroll as CSV')
+  .description('Exports approved expenses to on-premises payroll as CSV (or another layout)')
   .configureOutput({
     // Commander's parse errors (unknown option, missing value, bad number) as one line, pointing at --help.
     outputError: (str, write) => write(`expense-export: ${oneLine(str.replace(/^error: /, ''))} (see --help)\n`),
@@ -59,7 +59,30 @@ program
     '--token <jwt>',
     'with --url: the bearer token to send, e.g. from Entra ID (default: EXPENSE_EXPORT_TOKEN; visible in ps, prefer the variable)',
   )
+  .option('--layout <name>', 'the layout of the file (see `layouts list`)', 'v1')
   .action(run(async () => (await import('./cli/export')).exportCommand));
+
+const layouts = program
+  .command('layouts')
+  .description('the layouts a day file can be written in (built-in and LAYOUTS_DIR)')
+  .argument('[command]')
+  .action((name?: string) =>
+    die(name ? `unknown layouts command '${name}'; expected list, show or check` : 'layouts needs a command: list, show or check'),
+  );
+layouts
+  .command('list')
+  .description('every layout: name, version, grain, kind, encoding, source (JSON)')
+  .action(run(async () => (await import('./cli/layouts')).layoutsListCommand));
+layouts
+  .command('show')
+  .description('one layout as GET /layouts/{name} shows it (JSON)')
+  .argument('<name>', 'the layout')
+  .action(run(async () => (await import('./cli/layouts')).layoutsShowCommand));
+layouts
+  .command('check')
+  .description('validate layout files as the server does at start, without starting anything (exit 2 with every problem)')
+  .argument('<file...>', 'JSON or YAML layout files')
+  .action(run(async () => (await import('./cli/layouts')).layoutsCheckCommand));
 
 program
   .command('manifest')

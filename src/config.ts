@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseUsers, type User } from './auth/users';
+import type { StorageSource } from './storage/clients';
 import {
   BEARER_ALGORITHMS,
   DEFAULT_ROLE_MAP,
@@ -11,6 +12,7 @@ import {
   type BearerAlgorithm,
   type BearerSettings,
 } from './auth/bearer-settings';
+import { loadLayouts, type LayoutRegistry } from './layouts/registry';
 
 /**
  * The only place that reads process.env. Every problem is reported at once,
@@ -99,6 +101,7 @@ export const envSchema = z.object({
   APPROVAL_SWEEP_GRACE_MS: int(5000, 0, 3600000),
   SHUTDOWN_TIMEOUT_MS: int(8000, 100, 600000),
   EXPORT_TIMEZONE: timeZone,
+  LAYOUTS_DIR: opt,
   EXPORT_CLOSE_GRACE_MS: int(1_800_000, 0, 7 * 86_400_000),
   EXPORT_CLOSE_INTERVAL_MS: int(60_000, 1000, 3_600_000),
   ACK_APPLY_INTERVAL_MS: int(10_000, 100, 3_600_000),
@@ -189,10 +192,7 @@ function bearerSettings(env: Env, problems: string[]): BearerSettings | undefine
 /** Variables for the test suite only, kept out of the operators' configuration table (docs/development.md names them). */
 export const TEST_ONLY_VARIABLES: ReadonlySet<keyof Env> = new Set(['FAULT_CRASH_AT']);
 
-export type StorageSource =
-  | { kind: 'connection-string'; connectionString: string }
-  | { kind: 'identity'; tableEndpoint: string; queueEndpoint: string }
-  | { kind: 'embedded'; location: string; inMemory: boolean };
+export type { StorageSource };
 
 export interface Config extends Env {
   storage: StorageSource;
@@ -200,6 +200,8 @@ export interface Config extends Env {
   users: User[];
   /** Bearer tokens (Entra ID) beside Basic; undefined when ENTRA_AUDIENCES is unset. */
   bearer?: BearerSettings;
+  /** The built-in layouts and those of LAYOUTS_DIR, every one validated. */
+  layouts: LayoutRegistry;
 }
 
 export class ConfigError extends Error {
@@ -264,6 +266,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, opts: LoadOp
   }
 
   const bearer = bearerSettings(env, problems);
+  const loaded = loadLayouts(env.LAYOUTS_DIR, env.EXPORT_TIMEZONE);
+  if (!loaded.ok) problems.push(...loaded.problems.map((p) => `LAYOUTS_DIR: ${p}`));
+  else
+    users.forEach((u, i) => {
+      if (u.layout !== undefined && !loaded.registry.get(u.layout))
+        problems.push(`${usersVar}: [${i}.layout] unknown layout "${u.layout}"; the layouts are: ${loaded.registry.names().join(', ')}`);
+    });
+
   const storage = storageSource(env);
   if ((opts.requireUsers ?? true) && storage.kind !== 'embedded' && users.length === 0 && usersJson === undefined && !bearer) {
     problems.push(
@@ -271,5 +281,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, opts: LoadOp
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...env, storage, poisonQueue: `${env.APPROVALS_QUEUE}-poison`, users, bearer };
+  return {
+    ...env,
+    storage,
+    poisonQueue: `${env.APPROVALS_QUEUE}-poison`,
+    users,
+    bearer,
+    layouts: (loaded as { registry: LayoutRegistry }).registry,
+  };
 }

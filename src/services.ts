@@ -30,6 +30,7 @@ import { StorageProbe } from './storage/probe';
 import { AzureQueue } from './storage/azure-queue';
 import type { StorageClients } from './storage/clients';
 import { projectFile } from './project-root';
+import { builtInLayouts } from './layouts/registry';
 
 export type ServiceConfig = Pick<
   Config,
@@ -54,7 +55,8 @@ export type ServiceConfig = Pick<
   | 'EXPORT_CLOSE_INTERVAL_MS'
   | 'ACK_APPLY_INTERVAL_MS'
   | 'RESULTS_MAX_BYTES'
->;
+> &
+  Partial<Pick<Config, 'layouts'>>;
 
 /**
  * Everything the app and the background work share, wired once. Nothing
@@ -175,6 +177,10 @@ export function createServices(
   const bearer = config.bearer ? new BearerVerifier(config.bearer, logger.child({ component: 'bearer' })) : undefined;
   const probe = new StorageProbe(queues.main);
   const depths = new QueueDepthMonitor(queues, metrics, logger.child({ component: 'queue-depth' }));
+  const layouts = config.layouts ?? builtInLayouts(config.EXPORT_TIMEZONE);
+  const userLayouts = new Map(users.flatMap((u) => (u.layout ? [[u.name, u.layout] as const] : [])));
+  /** The layout a user gets when a pull names none (AUTH_USERS); undefined: v1. */
+  const defaultLayout = (userName: string | undefined): string | undefined => (userName ? userLayouts.get(userName) : undefined);
   const version = (JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string }).version;
   return {
     config,
@@ -199,6 +205,8 @@ export function createServices(
     probe,
     depths,
     version,
+    layouts,
+    defaultLayout,
   };
 }
 

@@ -21,6 +21,8 @@ export const ROUTE_ROLES = {
   'HEAD /exports/{date}': ['exporter', 'admin'],
   'GET /exports/{date}/manifest': ['exporter', 'admin'],
   'GET /exports': ['exporter', 'admin'],
+  'GET /layouts': ['exporter', 'admin'],
+  'GET /layouts/{name}': ['exporter', 'admin'],
   'POST /exports/{date}/acknowledgements': ['exporter', 'admin'],
   'POST /exports/{date}/close': ['admin'],
   'GET /admin/status': ['admin'],

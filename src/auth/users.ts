@@ -8,6 +8,8 @@ export interface User {
   name: string;
   roles: Role[];
   passwordHash: string;
+  /** The export layout this user gets when a pull names none (validated against the layouts in config.ts). */
+  layout?: string;
 }
 
 const userSchema = z.object({
@@ -16,6 +18,7 @@ const userSchema = z.object({
   passwordHash: z.string().refine((h) => parsePasswordHash(h) !== undefined, {
     message: 'passwordHash is not a scrypt hash from `expense-export hash-password` (plain-text passwords are refused)',
   }),
+  layout: z.string().min(1).max(40).optional(),
 });
 
 export type ParseUsersResult = { ok: true; users: User[] } | { ok: false; problems: string[] };

@@ -5,17 +5,16 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { csvStringifier, pageStream } from '../export/csv';
-import type { Snapshot } from '../export/export-table';
 import { SeqOutOfRangeError } from '../export/errors';
+import { LayoutOptionError, LayoutRefusedError, UnknownLayoutError } from '../layouts/errors';
+import { openLayoutFile, type LayoutFile } from '../layouts/open-file';
 import { CliError, config, oneLine } from './common';
 import { withStorage } from './storage';
 
-/** Same snapshot, same CSV as GET /exports/:date: the day's rows, page by page, with back-pressure. */
-async function writeCsv(snap: Snapshot, sink: Writable, end: boolean): Promise<number> {
-  let n = 0;
-  await pipeline(pageStream(snap.pages()), csvStringifier({ onPage: (k) => (n += k) }), sink, { end });
-  return n;
+/** Same snapshot, same bytes as GET /exports/:date?layout=: the day's records, page by page, with back-pressure. */
+async function writeFile(file: LayoutFile, sink: Writable, end: boolean): Promise<number> {
+  await pipeline(Readable.from(file.body(), { objectMode: false, highWaterMark: 1 }), sink, { end });
+  return file.rowCount;
 }
 
 /**
@@ -52,6 +51,7 @@ interface ExportOptions {
   after?: number;
   url?: string;
   token?: string;
+  layout: string;
 }
 
 /**
@@ -69,6 +69,7 @@ async function pullOverHttp(o: ExportOptions & { url: string }, token: string | 
   }
   if (o.through !== undefined) url.searchParams.set('through', String(o.through));
   if (o.after !== undefined) url.searchParams.set('after', String(o.after));
+  if (o.layout !== 'v1') url.searchParams.set('layout', o.layout);
   let res: Response;
   try {
     res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/csv' } });
@@ -104,19 +105,35 @@ export async function exportCommand(o: ExportOptions): Promise<void> {
   await withStorage(cfg, 'export', async ({ services }) => {
     const t = cfg.STORAGE_TIMEOUT_MS;
     try {
-      const snap = await services.exportTable.snapshot(o.date, { through: o.through, after: o.after });
+      const file = await openLayoutFile(
+        { exportTable: services.exportTable, layouts: cfg.layouts },
+        o.date,
+        { through: o.through, after: o.after },
+        o.layout,
+      );
+      const snap = file.snapshot;
       if (o.out) {
-        const n = await writeFileAtomically(o.out, (sink) => writeCsv(snap, sink, true));
+        const n = await writeFileAtomically(o.out, (sink) => writeFile(file, sink, true));
         process.stderr.write(
-          `expense-export: wrote ${n} rows for ${o.date} (seq ${snap.after + 1}..${snap.through}, ${snap.state}) to ${o.out}\n`,
+          `expense-export: wrote ${n} ${file.layout.layout.grain === 'item' ? 'item lines' : 'rows'} for ${o.date} (seq ${snap.after + 1}..${snap.through}, ${snap.state})${o.layout === 'v1' ? '' : ` in layout ${o.layout}`} to ${o.out}\n`,
         );
       } else {
         // stdout cannot be un-written: a failure half-way is reported by the exit status (and stderr), like curl -f.
-        await writeCsv(snap, process.stdout, false);
+        await writeFile(file, process.stdout, false);
       }
+      if (file.transliteration && file.transliterated() > 0)
+        process.stderr.write(
+          `expense-export: ${file.transliterated()} characters transliterated (${file.transliteration}; see docs/layouts.md)\n`,
+        );
     } catch (err) {
       if (err instanceof CliError) throw err;
-      if (err instanceof SeqOutOfRangeError) throw new CliError(err.message);
+      if (
+        err instanceof SeqOutOfRangeError ||
+        err instanceof UnknownLayoutError ||
+        err instanceof LayoutOptionError ||
+        err instanceof LayoutRefusedError
+      )
+        throw new CliError(err.message);
       if ((err as NodeJS.ErrnoException).code === 'EPIPE') return; // the reader (head, a closed pipe) has all it wanted
       // Our deadlines abort storage calls; the SDK then reports a generic abort, so say what it was.
       const why = (err as Error).name === 'AbortError' ? `storage did not answer within ${t} ms` : oneLine((err as Error).message, 200);

@@ -32,6 +32,7 @@ export async function correctExpense(
     reimbursementMethod: input.reimbursementMethod,
     currency: input.currency,
     description: input.description,
+    employeeNumber: input.employeeNumber,
   };
   try {
     await store.correct(corrected, input.items, etag, signal);

@@ -16,6 +16,7 @@ interface ItemEntity extends Record<string, unknown> {
   rowKey: string;
   description: string;
   amountMinor: string;
+  category?: string;
 }
 
 export interface Versioned<T> {
@@ -32,6 +33,7 @@ function fromEntity(e: TableEntityResult<Record<string, unknown>>): Expense {
     reimbursementMethod: pick('reimbursementMethod') as Expense['reimbursementMethod'],
     currency: pick('currency')!,
     description: pick('description'),
+    employeeNumber: pick('employeeNumber'),
     state: pick('state') as Expense['state'],
     createdAt: pick('createdAt')!,
     approvedAt: pick('approvedAt'),
@@ -78,6 +80,7 @@ export class ExpenseStore {
       reimbursementMethod: input.reimbursementMethod,
       currency: input.currency,
       description: input.description,
+      employeeNumber: input.employeeNumber,
       state: INITIAL_STATE,
       createdAt: now.toISOString(),
     };
@@ -102,12 +105,13 @@ export class ExpenseStore {
       const out: ExpenseItem[] = [];
       const pages = this.c.items
         .listEntities<ItemEntity>({
-          queryOptions: { filter: odata`PartitionKey eq ${id}`, select: ['RowKey', 'description', 'amountMinor'] },
+          queryOptions: { filter: odata`PartitionKey eq ${id}`, select: ['RowKey', 'description', 'amountMinor', 'category'] },
           abortSignal,
         })
         .byPage({ maxPageSize: 1000 });
       for await (const page of pages) {
-        for (const e of page) out.push({ description: e.description, amountMinor: BigInt(e.amountMinor) });
+        for (const e of page)
+          out.push({ description: e.description, amountMinor: BigInt(e.amountMinor), ...(e.category ? { category: e.category } : {}) });
       }
       return out;
     });
@@ -129,7 +133,13 @@ export class ExpenseStore {
     const key = (i: number) => String(i).padStart(4, '0');
     const actions: TransactionAction[] = items.map((item, i) => [
       'upsert',
-      { partitionKey: id, rowKey: key(i), description: item.description, amountMinor: item.amountMinor.toString() } satisfies ItemEntity,
+      {
+        partitionKey: id,
+        rowKey: key(i),
+        description: item.description,
+        amountMinor: item.amountMinor.toString(),
+        ...(item.category ? { category: item.category } : {}),
+      } satisfies ItemEntity,
       'Replace',
     ]);
     for (let i = items.length; i < existing; i++) actions.push(['delete', { partitionKey: id, rowKey: key(i) }]);

@@ -6,7 +6,11 @@ import type { Expense, ExpenseItem } from './model';
 export function expenseView(expense: Expense, items: readonly ExpenseItem[], results?: readonly ResultRecord[]) {
   return {
     ...expense,
-    items: items.map((i) => ({ description: i.description, amount: formatMinor(i.amountMinor, expense.currency) })),
+    items: items.map((i) => ({
+      description: i.description,
+      amount: formatMinor(i.amountMinor, expense.currency),
+      ...(i.category ? { category: i.category } : {}),
+    })),
     total: formatMinor(sumMinor(items.map((i) => i.amountMinor)), expense.currency),
     ...(results
       ? {

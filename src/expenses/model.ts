@@ -20,7 +20,13 @@ export interface ExpenseItem {
   description: string;
   /** Exact minor units of the expense's currency. */
   amountMinor: bigint;
+  /** The expense-type code (what a layout's `accounts` maps to a GL account). */
+  category?: string;
 }
+
+/** The payroll key: printable ASCII, so that no encoding or transliteration can ever change it (see docs/layouts.md). */
+export const EMPLOYEE_NUMBER_MAX = 20;
+export const CATEGORY_MAX = 64;
 
 export interface Expense {
   id: string;
@@ -29,6 +35,8 @@ export interface Expense {
   reimbursementMethod: ReimbursementMethod;
   currency: string;
   description?: string;
+  /** The employee's payroll number, when the expense app knows it. */
+  employeeNumber?: string;
   state: ExpenseState;
   createdAt: string;
   approvedAt?: string;
@@ -56,8 +64,20 @@ export const newExpenseSchema = z
     reimbursementMethod: z.enum(REIMBURSEMENT_METHODS),
     currency: z.string().default('USD').refine(isCurrency, 'must be an ISO 4217 currency code'),
     description: text(1000).optional(),
+    employeeNumber: text(EMPLOYEE_NUMBER_MAX)
+      .refine((s) => /^[\x20-\x7E]+$/.test(s), 'must be printable ASCII (a payroll key is never transliterated)')
+      .refine((s) => !/^[=+\-@']/.test(s), "must not start with = + - @ or ' (a key a formula guard would change)")
+      .optional(),
     items: z
-      .array(z.object({ description: text(MAX_TEXT), amount: z.union([z.string().max(32), z.number()]) }).strict())
+      .array(
+        z
+          .object({
+            description: text(MAX_TEXT),
+            amount: z.union([z.string().max(32), z.number()]),
+            category: text(CATEGORY_MAX).optional(),
+          })
+          .strict(),
+      )
       .min(1)
       .max(MAX_ITEMS),
   })
@@ -66,7 +86,8 @@ export const newExpenseSchema = z
     const items: ExpenseItem[] = [];
     body.items.forEach((item, i) => {
       const parsed = parseAmount(item.amount, body.currency);
-      if (parsed.ok) items.push({ description: item.description, amountMinor: parsed.minor });
+      if (parsed.ok)
+        items.push({ description: item.description, amountMinor: parsed.minor, ...(item.category ? { category: item.category } : {}) });
       else ctx.addIssue({ code: 'custom', path: ['items', i, 'amount'], message: `amount ${parsed.reason}` });
     });
     return { ...body, items };

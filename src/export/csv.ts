@@ -56,11 +56,16 @@ export interface CsvOptions {
   bom?: boolean;
 }
 
+/** Pure: one page of the v1 file; the first page (also an empty one) carries the header row, and the BOM when asked for. */
+export function v1PageText(page: readonly ExportRecord[], first: boolean, bom = false): string {
+  // csv-stringify's own `bom`, on the first chunk only: each page is formatted on its own.
+  return stringify(page.map(toCells), { ...OPTIONS, header: first, bom: first && bom });
+}
+
 export function csvStringifier(opts: CsvOptions = {}): Transform {
   let first = true;
-  // csv-stringify's own `bom`, on the first chunk only: each page is formatted on its own.
   const format = (page: readonly ExportRecord[]) => {
-    const text = stringify(page.map(toCells), { ...OPTIONS, header: first, bom: first && !!opts.bom });
+    const text = v1PageText(page, first, opts.bom);
     first = false;
     return text;
   };

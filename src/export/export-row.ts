@@ -22,8 +22,17 @@ export const EXPORT_COLUMNS = [
 
 type ColumnProp = (typeof EXPORT_COLUMNS)[number]['prop'];
 
-/** One line of the file, as an export read returns it: every cell a string. */
-export type ExportRecord = Record<ColumnProp, string>;
+/**
+ * One row as an export read returns it: the v1 file's cells, every one a
+ * string, and what other layouts need besides (see src/layouts/). A row an
+ * earlier release wrote has neither `employeeNumber` nor `items`.
+ */
+export type ExportRecord = Record<ColumnProp, string> & {
+  /** The payroll key (printable ASCII, at most 20 characters); absent when the expense has none. */
+  employeeNumber?: string;
+  /** The line items, encodeItems' JSON: `[[category, amountMinor], …]` in item order. */
+  items?: string;
+};
 
 /**
  * What the consumer writes for one approval: the record, the partition (the
@@ -33,7 +42,37 @@ export type ExportRecord = Record<ColumnProp, string>;
 export type ExportRow = ExportRecord & { partitionKey: string; rowKey: string; attempt: number };
 
 /** The table's names for the properties the file needs: the `$select` of every export read. */
-export const EXPORT_SELECT: readonly string[] = EXPORT_COLUMNS.map((c) => c.prop);
+export const EXPORT_SELECT: readonly string[] = [...EXPORT_COLUMNS.map((c) => c.prop), 'employeeNumber', 'items'];
+
+/** One line item as the export row carries it: its category ('' when none) and its exact amount. */
+export interface RowItem {
+  category: string;
+  amountMinor: bigint;
+}
+
+/**
+ * The row's items in one string property: `[["TRAVEL","1250"],["","99"]]`.
+ * Only the category and the amount: that keeps the property inside the
+ * table's 64 KiB (32,768 UTF-16 units) per string even at MAX_ITEMS (100)
+ * items with 64-character categories all escaped (about 15,000 units),
+ * where the descriptions (200 characters each) would not fit. Amounts are
+ * decimal strings of minor units: exact, as a bigint has no JSON form.
+ */
+export function encodeItems(items: readonly ExpenseItem[]): string {
+  return JSON.stringify(items.map((i) => [i.category ?? '', i.amountMinor.toString()]));
+}
+
+/** The row's items; undefined for a row an earlier release wrote (it has none). A malformed property is a bug worth stopping for. */
+export function decodeItems(text: string | undefined): RowItem[] | undefined {
+  if (text === undefined || text === '') return undefined;
+  const raw = JSON.parse(text) as unknown;
+  if (!Array.isArray(raw)) throw new Error('export row items are not a JSON array');
+  return raw.map((e: unknown) => {
+    if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'string' || !/^\d+$/.test(e[1]))
+      throw new Error('export row item is not [category, amountMinor]');
+    return { category: e[0], amountMinor: BigInt(e[1]) };
+  });
+}
 
 /**
  * The row key of an approval: the expense id for its first approval (as the
@@ -68,5 +107,7 @@ export function toExportRow(expense: Expense, items: readonly ExpenseItem[]): Ex
     reimbursementMethod: expense.reimbursementMethod,
     currency: expense.currency,
     amount: formatMinor(sumMinor(items.map((i) => i.amountMinor)), expense.currency),
+    ...(expense.employeeNumber ? { employeeNumber: expense.employeeNumber } : {}),
+    items: encodeItems(items),
   };
 }

@@ -20,6 +20,29 @@ export function snapshotHeaders(s: Snapshot, variant: readonly string[]): Record
   return headers;
 }
 
+/**
+ * Headers that name a file in a layout: the snapshot's, with its layout's
+ * ETag, `Export-Row-Count` counting the records of the body (item lines in
+ * an item-grain layout; left out where not known, as on its 304), and the
+ * layout and transliteration rules used.
+ */
+export interface FileNaming {
+  snapshot: Snapshot;
+  /** What changes the bytes beyond the rows (the layout's tag, a BOM): part of the ETag. */
+  variant: readonly string[];
+  layout: { layout: { name: string; version: number } };
+  transliteration: string | undefined;
+}
+
+export function fileHeaders(f: FileNaming, rowCount: number | undefined, coding: readonly string[]): Record<string, string> {
+  const headers = snapshotHeaders(f.snapshot, [...f.variant, ...coding]);
+  if (rowCount === undefined) delete headers['Export-Row-Count'];
+  else headers['Export-Row-Count'] = String(rowCount);
+  headers['Export-Layout'] = `${f.layout.layout.name}; version=${f.layout.layout.version}`;
+  if (f.transliteration) headers['Export-Transliteration'] = f.transliteration;
+  return headers;
+}
+
 export function manifestView(m: Manifest) {
   return {
     date: m.date,

@@ -122,20 +122,40 @@ export function decodeTotals(text: unknown): Totals {
 /**
  * A strong ETag naming exactly the bytes of one response: the rows
  * (after, through] of `date` in format `FORMAT_VERSION`, with the variant
- * (a BOM, a content coding) that changes the bytes. Rows never change once
- * written, so the same name is the same bytes forever.
+ * that changes the bytes: a layout other than v1 (its tag,
+ * `name@version~hash`, see src/layouts/registry.ts), a BOM, a content
+ * coding. Rows never change once written, so the same name is the same
+ * bytes forever. v1's ETags carry no layout tag: they stay as they were.
  */
 export function snapshotEtag(date: string, after: number, through: number, variant: readonly string[] = []): string {
   return `"${[`${date}.${after}-${through}.v${FORMAT_VERSION}`, ...variant].join('.')}"`;
 }
 
-/** If-None-Match: does it name this snapshot (in any variant: the client's copy holds the same rows)? */
-export function matchesSnapshot(ifNoneMatch: string | undefined, date: string, after: number, through: number): boolean {
+/**
+ * If-None-Match: does it name this snapshot in this layout (in any other
+ * variant: the client's copy holds the same records)? A tag of another
+ * layout never matches: its copy is another file. `layoutTag` undefined is v1.
+ */
+export function matchesSnapshot(
+  ifNoneMatch: string | undefined,
+  date: string,
+  after: number,
+  through: number,
+  layoutTag?: string,
+): boolean {
   if (!ifNoneMatch) return false;
   if (ifNoneMatch.trim() === '*') return true;
   const base = snapshotEtag(date, after, through).slice(1, -1);
   return ifNoneMatch
     .split(',')
     .map((t) => t.trim().replace(/^W\//, '').replace(/^"|"$/g, ''))
-    .some((t) => t === base || t.startsWith(`${base}.`));
+    .some((t) => {
+      if (t !== base && !t.startsWith(`${base}.`)) return false;
+      return (
+        t
+          .slice(base.length + 1)
+          .split('.')
+          .find((segment) => segment.includes('@')) === layoutTag
+      );
+    });
 }

@@ -5,6 +5,7 @@
  */
 export const PROBLEMS = {
   bad_request: { status: 400, title: 'Bad request' },
+  unknown_layout: { status: 400, title: 'Unknown layout' },
   invalid_date: { status: 400, title: 'Invalid date' },
   invalid_range: { status: 400, title: 'Invalid range' },
   validation_failed: { status: 400, title: 'Request validation failed' },
@@ -21,6 +22,7 @@ export const PROBLEMS = {
   payload_too_large: { status: 413, title: 'Payload too large' },
   seq_out_of_range: { status: 422, title: "Beyond the day's last seq" },
   row_count_mismatch: { status: 422, title: 'Row count mismatch' },
+  value_too_wide: { status: 422, title: 'Value wider than its column' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key reused' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   too_many_requests: { status: 429, title: 'Too many requests' },

@@ -4,6 +4,7 @@ import { AuthError } from '../auth/errors';
 import { isTransientStorageError } from '../storage/errors';
 import { ConcurrentChangeError, ExpenseNotFoundError, StateConflictError, TransitionRefusedError } from '../expenses/errors';
 import { DayUpgradingError, SeqOutOfRangeError } from '../export/errors';
+import { LayoutOptionError, LayoutRefusedError, UnknownLayoutError } from '../layouts/errors';
 import { ResultFileError } from '../results/result-file';
 import { IdempotencyError } from '../results/results-import';
 
@@ -67,6 +68,10 @@ function fromDomainError(err: unknown): AppError | undefined {
     // Numbering runs at hundreds to thousands of rows a second: a few seconds is the right pace to ask again.
     return new AppError('day_upgrading', err.message, { headers: { 'Retry-After': '5' }, members: { progress: err.progress } });
   }
+  if (err instanceof UnknownLayoutError)
+    return new AppError('unknown_layout', err.message, { errors: err.known.map((layout) => ({ layout })) });
+  if (err instanceof LayoutOptionError) return new AppError('bad_request', err.message);
+  if (err instanceof LayoutRefusedError) return new AppError('value_too_wide', err.message);
   if (err instanceof ResultFileError) return new AppError(err.code, err.message);
   if (err instanceof IdempotencyError) {
     return new AppError(err.code, err.message, err.retryAfterSec ? { headers: { 'Retry-After': String(err.retryAfterSec) } } : {});

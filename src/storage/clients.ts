@@ -1,7 +1,6 @@
 import { TableClient, TableServiceClient, type TableServiceClientOptions } from '@azure/data-tables';
 import { QueueClient, QueueServiceClient, StorageRetryPolicyType, type StoragePipelineOptions } from '@azure/storage-queue';
 import type { TokenCredential } from '@azure/core-auth';
-import type { Config, StorageSource } from '../config';
 import { PROVISION_DEADLINE_FACTOR, withDeadline } from './deadline';
 import { installQueueTextPolicy } from './queue-text';
 
@@ -19,10 +18,21 @@ export interface StorageClients {
 }
 
 /** The tables and queues of one installation (configurable, so that tests and benches can isolate themselves). */
-export type StorageNames = Pick<
-  Config,
-  'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'RESULT_IMPORTS_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue'
->;
+export interface StorageNames {
+  EXPENSES_TABLE: string;
+  EXPENSE_ITEMS_TABLE: string;
+  EXPORT_TABLE: string;
+  OUTBOX_TABLE: string;
+  RESULT_IMPORTS_TABLE: string;
+  APPROVALS_QUEUE: string;
+  poisonQueue: string;
+}
+
+/** Where the storage account is (config.ts decides it from the environment). */
+export type StorageSource =
+  | { kind: 'connection-string'; connectionString: string }
+  | { kind: 'identity'; tableEndpoint: string; queueEndpoint: string }
+  | { kind: 'embedded'; location: string; inMemory: boolean };
 
 export type ResolvedStorage = Exclude<StorageSource, { kind: 'embedded' }>;
 

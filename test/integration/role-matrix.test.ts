@@ -40,7 +40,8 @@ function send(op: string, auth?: string) {
   const path = template
     .replace('{id}', method === 'PUT' ? submittedId : expenseId)
     .replace('{date}', '2026-11-23')
-    .replace('{asset}', 'swagger-ui.css');
+    .replace('{asset}', 'swagger-ui.css')
+    .replace('{name}', 'v1');
   const query = op === 'GET /exports' ? '?from=2026-11-01&to=2026-11-30' : '';
   const agent = request(app);
   let req =

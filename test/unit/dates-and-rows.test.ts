@@ -1,6 +1,6 @@
 import { dateInZone, dateMinusDays, daysBetween, isCalendarDate, nextDate, startOfDayInZone } from '../../src/expenses/dates';
-import { rowKeyFor, toExportRow, NotExportableError } from '../../src/export/export-row';
-import type { Expense } from '../../src/expenses/model';
+import { decodeItems, encodeItems, rowKeyFor, toExportRow, NotExportableError } from '../../src/export/export-row';
+import { CATEGORY_MAX, MAX_ITEMS, type Expense } from '../../src/expenses/model';
 
 describe('dates', () => {
   test.each(['2026-11-23', '2024-02-29', '1970-01-01'])('%s is a calendar date', (d) => expect(isCalendarDate(d)).toBe(true));
@@ -56,7 +56,30 @@ describe('toExportRow (pure)', () => {
       reimbursementMethod: 'cash',
       currency: 'JPY',
       amount: '1200',
+      items: '[["","1000"],["","200"]]',
     });
+  });
+
+  test("carries the employee number and each item's category and exact amount", () => {
+    const row = toExportRow({ ...expense, employeeNumber: 'P-0042' }, [
+      { description: 'a', amountMinor: 1000n, category: 'TRAVEL' },
+      { description: 'b', amountMinor: 200n },
+    ]);
+    expect(row.employeeNumber).toBe('P-0042');
+    expect(decodeItems(row.items)).toEqual([
+      { category: 'TRAVEL', amountMinor: 1000n },
+      { category: '', amountMinor: 200n },
+    ]);
+    expect(decodeItems(undefined)).toBeUndefined(); // a row an earlier release wrote
+  });
+
+  test("the items property fits the table's 64 KiB string limit at the most items, longest categories", () => {
+    const worst = Array.from({ length: MAX_ITEMS }, () => ({
+      description: 'x'.repeat(200),
+      amountMinor: 10n ** 15n,
+      category: '"'.repeat(CATEGORY_MAX),
+    }));
+    expect(encodeItems(worst).length * 2).toBeLessThanOrEqual(64 * 1024);
   });
 
   test('refuses an expense without an approval or without items', () => {
