@@ -12,6 +12,12 @@ export interface StorageClients {
   outbox: TableClient;
   /** Results imports by Idempotency-Key, with their stored responses. */
   imports: TableClient;
+  /** The delivery ledger: one entity per (target, date, seq range), and each attempt. */
+  deliveries: TableClient;
+  /** Webhook messages to send, each until its receiver took it (or it failed for good). */
+  webhookOutbox: TableClient;
+  /** Where these clients point (delivery targets without an account of their own use the same one). */
+  source: ResolvedStorage;
   tableService: TableServiceClient;
   queue: QueueClient;
   poison: QueueClient;
@@ -22,7 +28,8 @@ export interface StorageClients {
 export type StorageNames = Pick<
   Config,
   'EXPENSES_TABLE' | 'EXPENSE_ITEMS_TABLE' | 'EXPORT_TABLE' | 'OUTBOX_TABLE' | 'RESULT_IMPORTS_TABLE' | 'APPROVALS_QUEUE' | 'poisonQueue'
->;
+> &
+  Partial<Pick<Config, 'DELIVERIES_TABLE' | 'WEBHOOK_OUTBOX_TABLE'>>;
 
 export type ResolvedStorage = Exclude<StorageSource, { kind: 'embedded' }>;
 
@@ -70,6 +77,9 @@ export function createStorageClients(
     exports: table(names.EXPORT_TABLE),
     outbox: table(names.OUTBOX_TABLE),
     imports: table(names.RESULT_IMPORTS_TABLE),
+    deliveries: table(names.DELIVERIES_TABLE ?? 'ExpenseDeliveries'),
+    webhookOutbox: table(names.WEBHOOK_OUTBOX_TABLE ?? 'WebhookOutbox'),
+    source,
     tableService,
     queue: queueService.getQueueClient(names.APPROVALS_QUEUE),
     poison: queueService.getQueueClient(names.poisonQueue),
@@ -88,7 +98,7 @@ function defaultCredential(): TokenCredential {
 export async function provisionStorage(c: StorageClients, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const t = timeoutMs * PROVISION_DEADLINE_FACTOR;
   await Promise.all([
-    ...[c.expenses, c.items, c.exports, c.outbox, c.imports].map((tc) =>
+    ...[c.expenses, c.items, c.exports, c.outbox, c.imports, c.deliveries, c.webhookOutbox].map((tc) =>
       withDeadline(t, signal, (abortSignal) => tc.createTable({ abortSignal })),
     ),
     ...[c.queue, c.poison].map((q) => withDeadline(t, signal, (abortSignal) => q.createIfNotExists({ abortSignal }))),
