@@ -29,6 +29,9 @@ import { StorageProbe } from './storage/probe';
 import { AzureQueue } from './storage/azure-queue';
 import type { StorageClients } from './storage/clients';
 import { projectFile } from './project-root';
+import { createDelivery, type DeliveryConfig } from './delivery/wiring';
+import { v1FileSource } from './delivery/v1-file-source';
+import { messageId } from './webhooks/outbox';
 
 export type ServiceConfig = Pick<
   Config,
@@ -52,6 +55,7 @@ export type ServiceConfig = Pick<
   | 'EXPORT_CLOSE_INTERVAL_MS'
   | 'ACK_APPLY_INTERVAL_MS'
   | 'RESULTS_MAX_BYTES'
+  | keyof DeliveryConfig
 >;
 
 /**
@@ -85,12 +89,15 @@ export function createServices(
     logger: logger.child({ component: 'ack-applier' }),
   });
   const acknowledgements = new AcknowledgementService({ exportTable, outbox, applier: ackApplier });
+  // Delivery reads files through the FileSource shape only (v1 today; the layouts' openLayoutFile at merge).
+  const delivery = createDelivery(config, clients, exportTable, v1FileSource(exportTable), metrics, logger);
   const dayCloser = new DayCloser({
     exportTable,
     timeZone: config.EXPORT_TIMEZONE,
     graceMs: config.EXPORT_CLOSE_GRACE_MS,
     intervalMs: config.EXPORT_CLOSE_INTERVAL_MS,
     logger: logger.child({ component: 'day-closer' }),
+    closed: () => delivery.deliveries.nudge(),
   });
   const upgrade = new SeqUpgrade(exportTable, logger.child({ component: 'upgrade' }));
   const results = new ResultsImporter({
@@ -100,6 +107,12 @@ export function createServices(
     maxBytes: config.RESULTS_MAX_BYTES,
     logger: logger.child({ component: 'results' }),
     counted: (outcome) => metrics.resultLines.inc({ outcome }),
+    imported: (summary) =>
+      delivery.emit('results.imported', messageId('results.imported', summary.importId), {
+        importId: summary.importId,
+        received: summary.received,
+        counts: summary.counts,
+      }),
   });
   const approvals = new ApprovalService({
     store: crashAround(store, 'replace', 'after', 'after-approve-save', at),
@@ -173,6 +186,10 @@ export function createServices(
     results,
     ackApplier,
     dayCloser,
+    deliveries: delivery.deliveries,
+    deliveryLedger: delivery.ledger,
+    webhookOutbox: delivery.outbox,
+    webhookSender: delivery.webhookSender,
     upgrade,
     approvals,
     poison,
@@ -193,5 +210,5 @@ export type Services = ReturnType<typeof createServices>;
  * (the consumer with its drain budget).
  */
 export function backgroundTasks(s: Services, opts: { consumer: boolean }): BackgroundTask[] {
-  return [s.upgrade, ...(opts.consumer ? [s.consumer] : []), s.sweeper, s.ackApplier, s.dayCloser, s.depths];
+  return [s.upgrade, ...(opts.consumer ? [s.consumer] : []), s.sweeper, s.ackApplier, s.dayCloser, s.deliveries, s.webhookSender, s.depths];
 }

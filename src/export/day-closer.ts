@@ -9,6 +9,8 @@ export interface DayCloserDeps {
   graceMs: number;
   intervalMs: number;
   logger: Logger;
+  /** Told after a run that closed days (delivery starts on them at once rather than at its next interval). */
+  closed?: (dates: readonly string[]) => void;
   now?: () => Date;
 }
 
@@ -54,6 +56,7 @@ export class DayCloser extends PeriodicTask {
         this.d.logger.info({ date, closedSeq: manifest.closedSeq }, 'day closed');
       }
     }
+    if (closed.length > 0) this.d.closed?.(closed);
     return closed;
   }
 }

@@ -1,0 +1,34 @@
+import type { Totals } from '../export/manifest';
+
+/**
+ * Where delivered bytes come from: exactly the bytes (and ETag) of
+ * `GET /exports/{date}?after=..&through=..&layout=NAME`. Delivery depends on
+ * this shape only; the adapter in v1-file-source.ts serves layout v1 today,
+ * and the layouts' openLayoutFile has the same shape.
+ */
+export interface DeliveryFile {
+  etag: string;
+  rowCount: number;
+  totals: Totals;
+  fileName: string;
+  /** The seq range the bytes hold: rows (after, through]. */
+  snapshot: { after: number; through: number };
+  /** The bytes, streamed with back-pressure; each call starts a new read. A failure part-way throws. */
+  body: () => AsyncIterable<Buffer>;
+}
+
+export type FileSource = (
+  date: string,
+  range: { after?: number; through?: number },
+  layoutName: string,
+  signal?: AbortSignal,
+) => Promise<DeliveryFile>;
+
+/** The layout a FileSource does not know: a target configured with it cannot deliver (a permanent failure). */
+export class UnknownLayoutError extends Error {
+  readonly code = 'unknown_layout';
+  constructor(readonly layout: string) {
+    super(`unknown layout "${layout}"`);
+    this.name = 'UnknownLayoutError';
+  }
+}
