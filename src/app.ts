@@ -15,6 +15,7 @@ import { exportsRouter } from '../routes/exports';
 import { exportDaysRouter } from '../routes/export-days';
 import { resultsRouter } from '../routes/results';
 import { adminRouter } from '../routes/admin';
+import { deliveriesRouter } from '../routes/deliveries';
 import { metricsRouter } from '../routes/metrics';
 
 export interface AppOptions {
@@ -90,6 +91,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
   );
   app.use(exportDaysRouter({ guard, validate, exportTable: s.exportTable, acknowledgements: s.acknowledgements }));
   app.use(adminRouter({ guard, validate, services: s }));
+  app.use(deliveriesRouter({ guard, validate, deliveries: s.deliveries }));
   app.use(methodNotAllowed(loadOpenApi().doc));
   app.use(notFoundHandler);
   app.use(errorMiddleware);

@@ -124,4 +124,47 @@ describe('delivery to Azure Blob Storage (Azurite)', () => {
     expect((await blobNames(c)).filter((n) => n.includes(DAY))).toHaveLength(2);
     expect(await s.deliveries.list({ date: DAY })).toHaveLength(1);
   });
+
+  test('GET /deliveries lists the ledger, filtered by day, target and state', async () => {
+    const res = await request(app).get(`/deliveries?date=${DATE}&target=blob&state=delivered`).set('Authorization', basic('exporter'));
+    expect(res.status).toBe(200);
+    expect(res.body.deliveries.map((d: { seq: unknown }) => d.seq)).toEqual([
+      { from: 1, through: 25 },
+      { from: 26, through: 28 },
+    ]);
+    expect(res.body.deliveries[0]).toMatchObject({
+      target: 'blob',
+      state: 'delivered',
+      redelivery: 0,
+      attempts: 1,
+      path: `expenses/${DATE}/v1-${DATE}.1-25.csv`,
+    });
+    const failed = await request(app).get('/deliveries?state=failed').set('Authorization', basic('admin'));
+    expect(failed.body.deliveries.map((d: { date: string }) => d.date)).toEqual(['2026-05-06']);
+    const bad = await request(app).get('/deliveries?state=lost').set('Authorization', basic('admin'));
+    expect(bad.status).toBe(400);
+    expect(bad.headers['content-type']).toMatch(/application\/problem\+json/);
+  });
+
+  test('POST redeliver (admin) writes each file again under a new, suffixed name; the first ones stay as they are', async () => {
+    const before = await blobBytes(c, `expenses/${DATE}/v1-${DATE}.1-25.csv`);
+    expect((await request(app).post(`/deliveries/blob/${DATE}/redeliver`).set('Authorization', basic('exporter'))).status).toBe(403);
+    expect((await request(app).post(`/deliveries/nope/${DATE}/redeliver`).set('Authorization', basic('admin'))).status).toBe(404);
+    expect((await request(app).post(`/deliveries/blob/2026-05-30/redeliver`).set('Authorization', basic('admin'))).status).toBe(409);
+    const res = await request(app).post(`/deliveries/blob/${DATE}/redeliver`).set('Authorization', basic('admin'));
+    expect(res.status).toBe(202);
+    expect(res.body.deliveries).toEqual([
+      expect.objectContaining({ redelivery: 1, state: 'pending', requestedBy: 'admin', seq: { from: 1, through: 25 } }),
+      expect.objectContaining({ redelivery: 1, state: 'pending', requestedBy: 'admin', seq: { from: 26, through: 28 } }),
+    ]);
+    expect((await s.deliveries.runDue()).map((r) => r.outcome)).toEqual(['delivered', 'delivered']);
+    const names = (await blobNames(c)).filter((n) => n.includes(DATE));
+    expect(names).toEqual(
+      [`v1-${DATE}.1-25`, `v1-${DATE}.1-25-r1`, `v1-${DATE}.26-28`, `v1-${DATE}.26-28-r1`]
+        .flatMap((n) => [`expenses/${DATE}/${n}.csv`, `expenses/${DATE}/${n}.csv.manifest.json`])
+        .sort(),
+    );
+    expect((await blobBytes(c, `expenses/${DATE}/v1-${DATE}.1-25-r1.csv`)).equals(before)).toBe(true);
+    expect((await blobBytes(c, `expenses/${DATE}/v1-${DATE}.1-25.csv`)).equals(before)).toBe(true);
+  });
 });
