@@ -28,7 +28,12 @@ export class SftpSink implements Sink {
 
   private async connect(signal: AbortSignal): Promise<SftpClient> {
     if (this.client) return this.client;
-    const client = new SftpClient(`delivery-${this.t.name}`);
+    // The library's default listeners console.log every end and close; ours log only what matters.
+    const client = new SftpClient(`delivery-${this.t.name}`, {
+      error: (err: unknown) => this.logger.debug({ target: this.t.name, err: (err as Error).message }, 'SFTP connection error'),
+      end: () => undefined,
+      close: () => undefined,
+    });
     let shown: string | undefined;
     const onAbort = () => void client.end().catch(() => undefined);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -78,6 +83,12 @@ export class SftpSink implements Sink {
       const dir = posix.dirname(path);
       if (dir !== '.' && dir !== '/' && !(await c.exists(dir))) await c.mkdir(dir, true);
       if (await c.exists(path)) return 'exists';
+      // An attempt that died (we, or the connection) may have left its .part: only this name's, by their form.
+      const base = posix.basename(path);
+      const stale = (await c.list(dir)).filter(
+        (f) => f.name.startsWith(`${base}.`) && /^\.[0-9a-f]{12}\.part$/.test(f.name.slice(base.length)),
+      );
+      for (const f of stale) await c.delete(posix.join(dir, f.name), true);
       let bytes = 0;
       const counted = Readable.from(body).pipe(
         new Transform({
