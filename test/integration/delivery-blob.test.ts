@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { azuriteConnectionString } from '../support/storage';
 import request from 'supertest';
 import type { Express } from 'express';
 import type { Services } from '../../src/services';
@@ -166,5 +170,50 @@ describe('delivery to Azure Blob Storage (Azurite)', () => {
     );
     expect((await blobBytes(c, `expenses/${DATE}/v1-${DATE}.1-25-r1.csv`)).equals(before)).toBe(true);
     expect((await blobBytes(c, `expenses/${DATE}/v1-${DATE}.1-25.csv`)).equals(before)).toBe(true);
+  });
+
+  test('Blob Storage answering 503: retried with backoff, nothing visible meanwhile, delivered once it answers again', async () => {
+    const real = new URL(/BlobEndpoint=([^;]+)/.exec(azuriteConnectionString())![1]);
+    let unavailable = true;
+    const proxy = createServer((req, res) => {
+      if (unavailable) {
+        req.resume();
+        res
+          .writeHead(503, { 'content-type': 'application/xml' })
+          .end('<?xml version="1.0"?><Error><Code>ServerBusy</Code><Message>busy</Message></Error>');
+        return;
+      }
+      const up = httpRequest({ host: real.hostname, port: real.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    }).listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    try {
+      const port = (proxy.address() as AddressInfo).port;
+      const cs = azuriteConnectionString().replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1`);
+      const t = blobTarget({ name: 'flaky', connectionString: cs });
+      const { s: s2 } = await deliveryServices([t]);
+      const DAY = '2026-05-08';
+      await seedDay(s2, DAY, 5);
+      await s2.exportTable.close(DAY, new Date());
+      expect((await s2.deliveries.runDue()).map((r) => r.outcome)).toEqual(['retry']);
+      const [rec] = await s2.deliveries.list({ date: DAY });
+      expect(rec).toMatchObject({ state: 'pending', attempts: 1, nextAttemptAt: expect.any(String) });
+      expect(rec.lastError).toMatch(/busy|503/i);
+      unavailable = false;
+      expect(await blobNames(container(t))).toEqual([]);
+      await new Promise((r) => setTimeout(r, Date.parse(rec.nextAttemptAt!) - Date.now() + 5));
+      expect((await s2.deliveries.runDue()).map((r) => r.outcome)).toEqual(['delivered']);
+      expect(await blobNames(container(t))).toEqual([
+        `expenses/${DAY}/v1-${DAY}.1-5.csv`,
+        `expenses/${DAY}/v1-${DAY}.1-5.csv.manifest.json`,
+      ]);
+      expect((await s2.deliveryLedger.attempts(rec)).map((a) => a.outcome)).toEqual(['retry', 'delivered']);
+    } finally {
+      proxy.close();
+      proxy.closeAllConnections();
+    }
   });
 });
