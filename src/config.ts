@@ -121,6 +121,7 @@ export const envSchema = z.object({
   WEBHOOK_INTERVAL_MS: int(5_000, 100, 3_600_000),
   WEBHOOK_TIMEOUT_MS: int(10_000, 100, 120_000),
   WEBHOOK_MAX_ATTEMPTS: int(12, 1, 1000),
+  WEBHOOK_RETRY_BASE_MS: int(2_000, 10, 3_600_000),
   FAULT_CRASH_AT: z.enum(crashPoints).optional(),
 });
 

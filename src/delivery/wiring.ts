@@ -30,6 +30,7 @@ export type DeliveryConfig = Pick<
   | 'WEBHOOK_INTERVAL_MS'
   | 'WEBHOOK_TIMEOUT_MS'
   | 'WEBHOOK_MAX_ATTEMPTS'
+  | 'WEBHOOK_RETRY_BASE_MS'
   | 'deliveryTargets'
   | 'webhooks'
 >;
@@ -141,6 +142,7 @@ export function createDelivery(
     intervalMs: config.WEBHOOK_INTERVAL_MS,
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+    retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
     logger: logger.child({ component: 'webhooks' }),
     counted: (endpoint, outcome) => metrics.webhookAttempts.inc({ endpoint, outcome }),
   });
