@@ -54,7 +54,17 @@ const timeZone = str('UTC').pipe(
   }, 'not an IANA time zone'),
 );
 
-const crashPoints = ['after-approve-save', 'after-receive', 'after-insert', 'after-update', 'before-delete'] as const;
+const crashPoints = [
+  'after-approve-save',
+  'after-receive',
+  'after-insert',
+  'after-update',
+  'before-delete',
+  // Delivery: the file is complete out of sight (.part, staged blocks) and its hash recorded, not yet under its name;
+  // and: it is under its name, its sidecar not yet written and the ledger not yet told.
+  'delivery-before-commit',
+  'delivery-after-commit',
+] as const;
 export type CrashPoint = (typeof crashPoints)[number];
 
 export const envSchema = z.object({

@@ -90,7 +90,7 @@ export function createServices(
   });
   const acknowledgements = new AcknowledgementService({ exportTable, outbox, applier: ackApplier });
   // Delivery reads files through the FileSource shape only (v1 today; the layouts' openLayoutFile at merge).
-  const delivery = createDelivery(config, clients, exportTable, v1FileSource(exportTable), metrics, logger);
+  const delivery = createDelivery(config, clients, exportTable, v1FileSource(exportTable), metrics, logger, at);
   const dayCloser = new DayCloser({
     exportTable,
     timeZone: config.EXPORT_TIMEZONE,

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TokenCredential } from '@azure/core-auth';
-import type { Config } from '../config';
+import type { Config, CrashPoint } from '../config';
+import { crashAround } from '../faults';
 import type { ExportTable } from '../export/export-table';
 import type { Metrics } from '../observability/metrics';
 import type { StorageClients } from '../storage/clients';
@@ -13,7 +14,7 @@ import { blobContainer, BlobSink } from './blob-sink';
 import { Deliverer, type DeliveryOutcome } from './deliverer';
 import { DeliveryTask } from './delivery-task';
 import type { FileSource } from './file-source';
-import { DeliveryLedger } from './ledger';
+import { DeliveryLedger, type StoredDelivery } from './ledger';
 import { SftpSink } from './sftp-sink';
 import type { Sink } from './sink';
 import type { DeliveryTarget } from './targets';
@@ -62,6 +63,8 @@ export function createDelivery(
   source: FileSource,
   metrics: Metrics,
   logger: Logger,
+  /** FAULT_CRASH_AT (tests only): applied here, as services.ts does for the rest. */
+  at?: CrashPoint,
 ) {
   const timeoutMs = config.STORAGE_TIMEOUT_MS;
   const targets = config.deliveryTargets;
@@ -107,11 +110,16 @@ export function createDelivery(
     }
   };
 
-  const ledger = new DeliveryLedger(clients.deliveries, timeoutMs);
+  const ledger = crashAround(new DeliveryLedger(clients.deliveries, timeoutMs), 'update', 'after', 'delivery-before-commit', at, (r) => {
+    const rec = (r as StoredDelivery | undefined)?.record;
+    return rec?.state === 'delivering' && rec.committingSha256 !== undefined;
+  });
+  const sinks = sinkFactory(clients, log);
   const deliverer = new Deliverer({
     ledger,
     source,
-    sinkFor: sinkFactory(clients, log),
+    // The first file a sink creates is the data file (its sidecar comes after).
+    sinkFor: (t) => crashAround(sinks(t), 'put', 'after', 'delivery-after-commit', at, (r) => r === 'created'),
     targets,
     instance: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     leaseMs: config.DELIVERY_LEASE_MS,
