@@ -200,6 +200,7 @@ export class Deliverer {
         `source gave rows ${file.snapshot.after}..${file.snapshot.through}, not ${r.after}..${r.through}`,
       );
     const encrypted = target.encryption.kind === 'pgp';
+    const prior = r.committingSha256;
     const path = deliveryPath(target.path, { ...r, layout: target.layout, encrypted });
     const key = target.encryption.kind === 'pgp' ? await readRecipientKey(target.encryption.recipientKeyFile) : undefined;
 
@@ -237,7 +238,9 @@ export class Deliverer {
         }
         sha256 = h.digest('hex');
       }
-      const ours = r.committingSha256 === sha256 || (!encrypted && (await sink.sha256Of(path, signal)) === sha256);
+      // Ours: the same bytes (which we can read back unless encrypted), or, encrypted, the file an earlier attempt
+      // was about to make visible (the hash it recorded first). Not this attempt's own record: it was just written.
+      const ours = encrypted ? prior === sha256 : (await sink.sha256Of(path, signal)) === sha256;
       if (!ours) throw new PermanentDeliveryError('existing_file_differs', `${path} exists with other bytes; it is left as it is`);
     }
     const sidecar = Buffer.from(

@@ -19,6 +19,8 @@ export const sshFingerprint = (key: Buffer): string => `SHA256:${createHash('sha
  */
 export class SftpSink implements Sink {
   private client: SftpClient | undefined;
+  /** Folders known to exist on this connection (the sidecar goes where its file went). */
+  private readonly dirs = new Set<string>();
 
   constructor(
     private readonly t: SftpTarget,
@@ -79,9 +81,11 @@ export class SftpSink implements Sink {
     const onAbort = () => void this.close();
     signal.addEventListener('abort', onAbort, { once: true });
     const part = `${path}.${randomBytes(6).toString('hex')}.part`;
+    let renamed = false;
     try {
       const dir = posix.dirname(path);
-      if (dir !== '.' && dir !== '/' && !(await c.exists(dir))) await c.mkdir(dir, true);
+      if (!this.dirs.has(dir) && dir !== '.' && dir !== '/' && !(await c.exists(dir))) await c.mkdir(dir, true);
+      this.dirs.add(dir);
       if (await c.exists(path)) return 'exists';
       // An attempt that died (we, or the connection) may have left its .part: only this name's, by their form.
       const base = posix.basename(path);
@@ -106,6 +110,7 @@ export class SftpSink implements Sink {
       const ext = (c as unknown as { sftp?: { _extensions?: Record<string, string> } }).sftp?._extensions ?? {};
       if (ext['posix-rename@openssh.com']) await c.posixRename(part, path);
       else await c.rename(part, path);
+      renamed = true;
       return 'created';
     } catch (err) {
       throw err instanceof DeliveryError
@@ -114,7 +119,7 @@ export class SftpSink implements Sink {
     } finally {
       signal.removeEventListener('abort', onAbort);
       // Whatever happened, no .part of ours stays behind if the server still answers.
-      if (this.client) await this.client.delete(part, true).catch(() => undefined);
+      if (!renamed && this.client) await this.client.delete(part, true).catch(() => undefined);
     }
   }
 
@@ -128,6 +133,7 @@ export class SftpSink implements Sink {
   async close(): Promise<void> {
     const c = this.client;
     this.client = undefined;
+    this.dirs.clear();
     await c?.end().catch(() => undefined);
   }
 }

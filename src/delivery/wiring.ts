@@ -45,14 +45,21 @@ function defaultCredential(): TokenCredential {
 
 /** A sink per attempt (an SFTP connection lives as long as one delivery). */
 export function sinkFactory(clients: Pick<StorageClients, 'source'>, logger: Logger): (t: DeliveryTarget) => Sink {
+  // A blob sink holds no connection, only whether its container is known to exist: one per target.
+  const blobs = new Map<string, Sink>();
   return (t) => {
     if (t.kind === 'sftp') return new SftpSink(t, logger);
+    let sink = blobs.get(t.name);
+    if (!sink) blobs.set(t.name, (sink = blobSink(t)));
+    return sink;
+  };
+  function blobSink(t: Extract<DeliveryTarget, { kind: 'blob' }>): Sink {
     if (t.connectionString) return new BlobSink(blobContainer({ connectionString: t.connectionString }, t.container));
     if (t.accountUrl) return new BlobSink(blobContainer({ accountUrl: t.accountUrl, credential: defaultCredential() }, t.container));
     const source = clients.source;
     if (source.kind !== 'connection-string') throw new Error(`target "${t.name}" needs connectionString or accountUrl`);
     return new BlobSink(blobContainer({ connectionString: source.connectionString }, t.container));
-  };
+  }
 }
 
 /** Delivery and webhooks, wired from configuration: the ledger, the outbox and their two background loops. */
