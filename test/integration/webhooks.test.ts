@@ -7,7 +7,7 @@ import type { Express } from 'express';
 import { Webhook } from 'standardwebhooks';
 import type { Services } from '../../src/services';
 import { basic } from '../support/users';
-import { blobTarget, deliveryServices, seedDay } from '../support/delivery';
+import { blobTarget, container, deliveryServices, seedDay } from '../support/delivery';
 import { freePort } from '../support/sshd';
 import { waitFor } from '../support/wait';
 
@@ -154,5 +154,26 @@ describe('signed webhooks', () => {
       expect.objectContaining({ state: 'failed', attempts: 2, lastError: expect.any(String) }),
     ]);
     expect(await metric(down, 'webhook_attempts_total', { endpoint: 'gone', outcome: 'failed' })).toBe(1);
+  });
+
+  test('delivery.failed: a file that cannot be delivered is announced once it is given up on, and the lag of delivered ones is measured', async () => {
+    const url = `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}/hooks`;
+    const t = blobTarget({ name: 'taken' });
+    const { s: s3 } = await deliveryServices([t], { webhooks: [{ name: 'erp', url, secret: SECRET, events: ['delivery.failed'] }] });
+    const DATE = '2026-09-05';
+    await seedDay(s3, DATE, 2);
+    await s3.exportTable.close(DATE, new Date());
+    await container(t).createIfNotExists();
+    await container(t).getBlockBlobClient(`expenses/${DATE}/v1-${DATE}.1-2.csv`).upload('not ours', 8);
+    expect((await s3.deliveries.runDue()).map((r) => r.outcome)).toEqual(['failed']);
+    await waitFor(async () => (await s3.webhookOutbox.list('erp')).length === 1);
+    expect(outcomes(await s3.webhookSender.sendDue())).toEqual(['sent']);
+    expect(receiver.verified.at(-1)).toMatchObject({
+      type: 'delivery.failed',
+      data: { target: 'taken', date: DATE, seq: { from: 1, through: 2 }, errorCode: 'existing_file_differs' },
+    });
+    // The day's file (from its close) and its supplementary file (from when its late rows were found).
+    const lag = (await s.metrics.registry.getSingleMetric('delivery_lag_seconds')?.get())?.values;
+    expect(lag).toContainEqual(expect.objectContaining({ metricName: 'delivery_lag_seconds_count', labels: { target: 'blob' }, value: 2 }));
   });
 });
