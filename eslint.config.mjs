@@ -32,13 +32,15 @@ const LAYERS = [
   ['export', ['export']],
   // Layouts render the export table's snapshots: above export, which knows nothing of them.
   ['layouts', ['layouts']],
+  // Delivery and webhooks push a day's file (got through a FileSource, which services.ts makes from layouts) and tell of it.
+  ['delivery', ['delivery', 'webhooks']],
   ['results', ['results']],
   ['consumer', ['consumer']],
   ['observability', ['observability']],
   // Config validates everything at start, layouts and users among them, so it sits above what it validates.
   ['config', ['config', 'faults']],
   ['http', ['http']],
-  ['services', ['services']],
+  ['services', ['services', 'delivery-wiring']],
   ['routes', ['routes']],
   ['app', ['app']],
   ['entry', ['server', 'cli']],

@@ -1,4 +1,5 @@
 import type { ConsumerResult } from './consumer';
+import type { DeliveryBenchResult } from './delivery';
 import type { ExportResult } from './export';
 import type { ExportMemoryResult, SlowClientCheck } from './export-memory';
 import type { HttpCpu, HttpResult } from './http';
@@ -17,6 +18,7 @@ export interface BenchResults {
   results?: ResultsBenchResult;
   http?: HttpResult;
   upgrade?: UpgradeResult;
+  delivery?: DeliveryBenchResult;
 }
 
 export interface ReportExtras {
@@ -69,6 +71,19 @@ export function rounded(r: BenchResults): BenchResults {
         ratio: round(r.consumer.ratio, 3),
         round_ratios: r.consumer.round_ratios.map((v) => round(v, 3)),
         manifest_412_per_1000: map(r.consumer.manifest_412_per_1000, 1),
+      },
+    }),
+    ...(r.delivery && {
+      delivery: {
+        bytes: r.delivery.bytes,
+        blob_s: round(r.delivery.blob_s, 3),
+        raw_blob_s: round(r.delivery.raw_blob_s, 3),
+        blob_ratio: round(r.delivery.blob_ratio, 3),
+        sftp_s: round(r.delivery.sftp_s, 3),
+        raw_sftp_s: round(r.delivery.raw_sftp_s, 3),
+        sftp_ratio: round(r.delivery.sftp_ratio, 3),
+        blob_from_table_s: round(r.delivery.blob_from_table_s, 3),
+        rss_growth_mb: round(r.delivery.rss_growth_mb, 1),
       },
     }),
     ...(r.lag && { lag: { p50_ms: round(r.lag.p50_ms), p99_ms: round(r.lag.p99_ms) } }),
@@ -156,6 +171,30 @@ export function table(r: BenchResults, x: ReportExtras): string {
         `in ${s.seconds} s the server read ${fmt(s.rowsRead)} of ${fmt(s.partitionRows)} rows, the client took ${fmt(s.rowsReceived)} (the gap is socket buffers); in the second half the server read ${fmt(s.lateRowsRead)} while the client took ${fmt(s.lateRowsReceived)}`,
         'reads follow the client',
         s.paused,
+      ],
+    );
+  }
+  if (r.delivery) {
+    const d = r.delivery;
+    rows.push(
+      [
+        `delivery.blob_s / raw_blob_s (a closed day, ${fmt(d.bytes)} bytes: delivery with ledger and sidecar / raw uploadStream)`,
+        `${fmt(d.blob_s, 3)} / ${fmt(d.raw_blob_s, 3)} s`,
+        '',
+      ],
+      ['delivery.blob_ratio', fmt(d.blob_ratio, 3), '≥ 0.80', d.blob_ratio >= 0.8],
+      [
+        'delivery.sftp_s / raw_sftp_s (delivery with .part, rename, ledger and sidecar / raw ssh2-sftp-client put, same sshd)',
+        `${fmt(d.sftp_s, 3)} / ${fmt(d.raw_sftp_s, 3)} s`,
+        '',
+      ],
+      ['delivery.sftp_ratio', fmt(d.sftp_ratio, 3), '≥ 0.80', d.sftp_ratio >= 0.8],
+      ['delivery: straight from the table (read, CSV, hash, upload, sidecar; information)', `${fmt(d.blob_from_table_s, 3)} s`, ''],
+      [
+        'delivery: bench process RSS growth while delivering from the table',
+        `${fmt(d.rss_growth_mb, 1)} MB`,
+        '≤ 30 MB',
+        d.rss_growth_mb <= 30,
       ],
     );
   }

@@ -19,6 +19,7 @@ import { benchLag } from './lag';
 import { benchHttp, type HttpCpu } from './http';
 import { benchResults } from './results';
 import { benchUpgrade } from './upgrade';
+import { benchDelivery } from './delivery';
 import { rounded, table, type BenchResults } from './report';
 
 async function main(): Promise<number> {
@@ -74,6 +75,8 @@ async function main(): Promise<number> {
     if (memory.growth_mb_10k !== undefined && memory.growth_mb_40k !== undefined) {
       results.export_memory = { growth_mb_10k: memory.growth_mb_10k, growth_mb_40k: memory.growth_mb_40k };
     }
+    // Last of the export steps: it closes the partition's day.
+    await step('delivery', async () => void (results.delivery = await benchDelivery(ctx, await exports())));
     await step('consumer', async () => void (results.consumer = await benchConsumer(ctx)));
     await step('lag', async () => void (results.lag = await benchLag(ctx)));
     await step('results', async () => void (results.results = await benchResults(ctx)));

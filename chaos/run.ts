@@ -31,6 +31,9 @@ import { dateInZone } from '../src/expenses/dates';
 import { mapLimit } from '../src/map-limit';
 import { settleInvariants } from '../harness/invariants';
 import { excuseRevertedApproval, killStorage, repairStorageLoss, type StorageKill } from './storage-loss';
+import { startSshd, SFTP_USER } from '../harness/sshd-process';
+import { checkDeliveries } from './delivery-check';
+import type { DeliveryTarget } from '../src/delivery/targets';
 
 const EXPENSES = Number(process.env.CHAOS_EXPENSES ?? 2000);
 const INSTANCES = 3;
@@ -58,6 +61,31 @@ async function main(): Promise<boolean> {
   );
   await provisionStorage(clients, STORAGE_TIMEOUT_MS);
 
+  // Every closed day goes to a container of this Azurite and to a real sshd, while instances are killed.
+  const sshd = await startSshd();
+  const targets: DeliveryTarget[] = [
+    {
+      name: 'blob',
+      kind: 'blob',
+      layout: 'v1',
+      container: 'chaos-deliveries',
+      path: 'expenses/{date}/{layout}-{date}.{from}-{through}.csv',
+      encryption: { kind: 'none' },
+    },
+    {
+      name: 'sftp',
+      kind: 'sftp',
+      layout: 'v1',
+      path: `${sshd.drop}/{date}/{layout}-{date}.{from}-{through}.csv`,
+      encryption: { kind: 'none' },
+      host: '127.0.0.1',
+      port: sshd.port,
+      user: SFTP_USER,
+      privateKeyFile: sshd.userKeyFile,
+      hostKeyFingerprint: sshd.fingerprint,
+      trustOnFirstUse: false,
+    },
+  ];
   const password = randomBytes(12).toString('base64url');
   const users = [{ name: 'chaos', roles: ['approver', 'exporter', 'admin'], passwordHash: await hashPassword(password) }];
   const auth = `Basic ${Buffer.from(`chaos:${password}`).toString('base64')}`;
@@ -71,6 +99,12 @@ async function main(): Promise<boolean> {
       APPROVAL_SWEEP_GRACE_MS: '3000',
       APPROVAL_SWEEP_INTERVAL_MS: '2000',
       ACK_APPLY_INTERVAL_MS: '1000',
+      DELIVERY_TARGETS: JSON.stringify(targets),
+      DELIVERY_INTERVAL_MS: '1000',
+      DELIVERY_LEASE_MS: '5000',
+      DELIVERY_RETRY_BASE_MS: '500',
+      DELIVERY_MAX_ATTEMPTS: '1000',
+      DELIVERY_LOOKBACK_DAYS: '2',
     }),
   );
   let passed = false;
@@ -100,6 +134,22 @@ async function main(): Promise<boolean> {
     const ackedIds = new Set<string>();
     let approving = true;
     let storageKill: StorageKill | undefined;
+    // Today closes part-way (after the storage kill, whose lost writes are outside our guarantee): the rows
+    // approved after it are late rows, delivered as supplementary files.
+    const closed = new Set<string>();
+    const close = async (date: string) => {
+      for (let i = 0; i < 30 && !closed.has(date); i++) {
+        const res = await fetch(`${fleet.pick()?.url}/exports/${date}/close`, { method: 'POST', headers: { authorization: auth } }).catch(
+          () => undefined,
+        );
+        if (res?.ok) {
+          closed.add(date);
+          say(
+            `closed ${date} at seq ${((await res.json()) as { closedSeq: number }).closedSeq} (${acked}/${ids.length} approvals acknowledged)`,
+          );
+        } else await sleep(500);
+      }
+    };
     const approvals = approveAll(fleet, ids, auth, 8, (id) => {
       ackedIds.add(id);
       acked = ackedIds.size;
@@ -110,6 +160,10 @@ async function main(): Promise<boolean> {
         if (!approving) break;
         if (!storageKill && acked >= ids.length * 0.4) {
           storageKill = await killStorage(azurite, clients, () => [...ackedIds], say);
+          continue;
+        }
+        if (storageKill && closed.size === 0 && acked >= ids.length * 0.7) {
+          await close(dateInZone(new Date(), 'UTC'));
           continue;
         }
         const pid = fleet.killOne(300 + Math.random() * 1500);
@@ -142,6 +196,15 @@ async function main(): Promise<boolean> {
       for (let i = 0; i < 30 && !(await pullAndAcknowledge(fleet, auth, date, onPrem)); i++) await sleep(1000);
     }
     report = await settleInvariants(clients, ids, malformed, 60_000, 1000, { excusePoison });
+    for (const date of dates()) await close(date); // any day not closed yet (a small run, or midnight)
+    const delivery = await checkDeliveries({
+      clients,
+      connectionString: azurite.connectionString,
+      targets,
+      dates: [...closed],
+      timeoutMs: 120_000,
+    });
+    say(`delivery: ${delivery.files} files checked across ${targets.length} targets`);
     say(
       `on-prem: ${onPrem.pulls} pulls checked against their headers, ${onPrem.acks} acknowledgements (${[...onPrem.acknowledged].map(([d, n]) => `${d} through ${n}`).join(', ')})`,
     );
@@ -177,15 +240,22 @@ async function main(): Promise<boolean> {
     );
     console.log('invariants');
     for (const l of report.lines) console.log(`  ${l}`);
+    for (const l of delivery.lines) console.log(`  ${l}`);
     if (loss?.unexplained.length)
       console.log(`  FAILED  stuck expenses not explained by Azurite's loss: ${loss.unexplained.slice(0, 5).join(', ')}`);
     for (const v of onPrem.violations.slice(0, 5)) console.log(`  FAILED  a complete file did not match its headers: ${v}`);
     passed =
-      report.ok && ledger.gaveUp.length === 0 && !loss?.unexplained.length && exits.every((e) => e === 0) && onPrem.violations.length === 0;
+      report.ok &&
+      delivery.ok &&
+      ledger.gaveUp.length === 0 &&
+      !loss?.unexplained.length &&
+      exits.every((e) => e === 0) &&
+      onPrem.violations.length === 0;
     return passed;
   } finally {
     await fleet.stopAll().catch(() => undefined); // a no-op after a normal run; terminate() ends in SIGKILL
     await azurite.stop();
+    await sshd.stop();
     if (passed) rmSync(dir, { recursive: true, force: true });
     else console.log(`(Azurite data kept for a post-mortem in ${dir})`);
   }

@@ -60,7 +60,12 @@ export class AzuriteProcess {
   /** Starts again on the same ports and data folder, so clients' connection strings stay valid. */
   async restart(): Promise<void> {
     await this.kill();
-    this.current = await launch({ location: this.location, tablePort: this.current.tablePort, queuePort: this.current.queuePort });
+    this.current = await launch({
+      location: this.location,
+      tablePort: this.current.tablePort,
+      queuePort: this.current.queuePort,
+      blobPort: this.current.blobPort,
+    });
   }
 
   async stop(): Promise<void> {
@@ -90,7 +95,7 @@ export class AzuriteProcess {
   }
 }
 
-async function launch(o: Pick<AzuriteOptions, 'location' | 'tablePort' | 'queuePort'>): Promise<EmbeddedAzurite> {
+async function launch(o: Pick<AzuriteOptions, 'location' | 'tablePort' | 'queuePort' | 'blobPort'>): Promise<EmbeddedAzurite> {
   const azurite = await startAzurite({ ...o, inMemory: o.location === undefined, watchdog: false });
   registerPid(azurite.pid);
   return azurite;

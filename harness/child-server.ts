@@ -134,6 +134,8 @@ export function uniqueStorageNames(tag = ''): StorageNames {
     EXPORT_TABLE: `Export${id}`,
     OUTBOX_TABLE: `Outbox${id}`,
     RESULT_IMPORTS_TABLE: `Imports${id}`,
+    DELIVERIES_TABLE: `Deliveries${id}`,
+    WEBHOOK_OUTBOX_TABLE: `Hooks${id}`,
     APPROVALS_QUEUE: queue,
     poisonQueue: `${queue}-poison`,
   };
@@ -148,6 +150,8 @@ export function storageEnv(connectionString: string, names: Omit<StorageNames, '
     EXPORT_TABLE: names.EXPORT_TABLE,
     OUTBOX_TABLE: names.OUTBOX_TABLE,
     RESULT_IMPORTS_TABLE: names.RESULT_IMPORTS_TABLE,
+    ...(names.DELIVERIES_TABLE ? { DELIVERIES_TABLE: names.DELIVERIES_TABLE } : {}),
+    ...(names.WEBHOOK_OUTBOX_TABLE ? { WEBHOOK_OUTBOX_TABLE: names.WEBHOOK_OUTBOX_TABLE } : {}),
     APPROVALS_QUEUE: names.APPROVALS_QUEUE,
   };
 }

@@ -16,6 +16,7 @@ import { exportDaysRouter } from '../routes/export-days';
 import { layoutsRouter } from '../routes/layouts';
 import { resultsRouter } from '../routes/results';
 import { adminRouter } from '../routes/admin';
+import { deliveriesRouter } from '../routes/deliveries';
 import { metricsRouter } from '../routes/metrics';
 
 export interface AppOptions {
@@ -109,6 +110,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
       exportTable: s.exportTable,
     }),
   );
+  app.use(deliveriesRouter({ guard, validate, deliveries: s.deliveries }));
   app.use(methodNotAllowed(loadOpenApi().doc));
   app.use(notFoundHandler);
   app.use(errorMiddleware);

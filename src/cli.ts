@@ -155,6 +155,30 @@ poison
   .addOption(new Option('--id <messageId...>', 'the poison message ids to delete (see poison list)').makeOptionMandatory())
   .action(run(async () => (await import('./cli/poison')).poisonDiscardCommand));
 
+const deliveries = program
+  .command('deliveries')
+  .description('the delivery ledger: files pushed to blob and SFTP targets')
+  .argument('[command]')
+  .action((name?: string) =>
+    die(name ? `unknown deliveries command '${name}'; expected list or redeliver` : 'deliveries needs a command: list or redeliver'),
+  );
+deliveries
+  .command('list')
+  .description('deliveries by day, target and state (JSON, as GET /deliveries)')
+  .option('--date <YYYY-MM-DD>', 'only this approval date (default: the last DELIVERY_LOOKBACK_DAYS days)', calendarDate)
+  .option('--target <name>', 'only this target')
+  .addOption(new Option('--state <state>', 'only this state').choices(['pending', 'delivering', 'delivered', 'failed']))
+  .action(run(async () => (await import('./cli/deliveries')).deliveriesListCommand));
+deliveries
+  .command('redeliver')
+  .description(
+    "deliver a day's files to a target again under new names (-r<n>); never overwrites (as POST /deliveries/{target}/{date}/redeliver)",
+  )
+  .argument('<target>', 'the target name')
+  .argument('<date>', 'approval date YYYY-MM-DD', calendarDate)
+  .option('--now', 'send them from this command instead of leaving them to a running server', false)
+  .action(run(async () => (await import('./cli/deliveries')).redeliverCommand));
+
 program
   .command('status')
   .description('queue depths, pending outbox entries and where storage is (JSON)')

@@ -13,6 +13,7 @@ import {
   type BearerSettings,
 } from './auth/bearer-settings';
 import { loadLayouts, type LayoutRegistry } from './layouts/registry';
+import { EMBEDDED_BLOB_TARGET, parseDeliveryTargets, parseWebhooks, type DeliveryTarget, type WebhookEndpoint } from './delivery/targets';
 
 /**
  * The only place that reads process.env. Every problem is reported at once,
@@ -65,7 +66,17 @@ const timeZone = str('UTC').pipe(
   }, 'not an IANA time zone'),
 );
 
-const crashPoints = ['after-approve-save', 'after-receive', 'after-insert', 'after-update', 'before-delete'] as const;
+const crashPoints = [
+  'after-approve-save',
+  'after-receive',
+  'after-insert',
+  'after-update',
+  'before-delete',
+  // Delivery: the file is complete out of sight (.part, staged blocks) and its hash recorded, not yet under its name;
+  // and: it is under its name, its sidecar not yet written and the ledger not yet told.
+  'delivery-before-commit',
+  'delivery-after-commit',
+] as const;
 export type CrashPoint = (typeof crashPoints)[number];
 
 export const envSchema = z.object({
@@ -89,6 +100,8 @@ export const envSchema = z.object({
   EXPORT_TABLE: tableName('ExpenseExport'),
   OUTBOX_TABLE: tableName('ExpenseOutbox'),
   RESULT_IMPORTS_TABLE: tableName('ResultImports'),
+  DELIVERIES_TABLE: tableName('ExpenseDeliveries'),
+  WEBHOOK_OUTBOX_TABLE: tableName('WebhookOutbox'),
   APPROVALS_QUEUE: queueName('expense-approvals'),
   STORAGE_TIMEOUT_MS: int(4000, 100, 120000),
   CONSUMER_ENABLED: bool(true),
@@ -134,6 +147,20 @@ export const envSchema = z.object({
   TLS_CERT_FILE: opt,
   TLS_KEY_FILE: opt,
   DEMO_DATA: bool(true),
+  DELIVERY_TARGETS: opt,
+  DELIVERY_TARGETS_FILE: opt,
+  DELIVERY_EMBEDDED_BLOB: bool(true),
+  DELIVERY_INTERVAL_MS: int(30_000, 100, 3_600_000),
+  DELIVERY_LOOKBACK_DAYS: int(31, 1, 366),
+  DELIVERY_MAX_ATTEMPTS: int(8, 1, 1000),
+  DELIVERY_RETRY_BASE_MS: int(5_000, 10, 3_600_000),
+  DELIVERY_LEASE_MS: int(300_000, 1000, 3_600_000),
+  WEBHOOKS: opt,
+  WEBHOOKS_FILE: opt,
+  WEBHOOK_INTERVAL_MS: int(5_000, 100, 3_600_000),
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100, 120_000),
+  WEBHOOK_MAX_ATTEMPTS: int(12, 1, 1000),
+  WEBHOOK_RETRY_BASE_MS: int(2_000, 10, 3_600_000),
   FAULT_CRASH_AT: z.enum(crashPoints).optional(),
 });
 
@@ -202,6 +229,8 @@ export interface Config extends Env {
   bearer?: BearerSettings;
   /** The built-in layouts and those of LAYOUTS_DIR, every one validated. */
   layouts: LayoutRegistry;
+  deliveryTargets: DeliveryTarget[];
+  webhooks: WebhookEndpoint[];
 }
 
 export class ConfigError extends Error {
@@ -280,13 +309,48 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, opts: LoadOp
       'AUTH_USERS: no users configured; set AUTH_USERS or AUTH_USERS_FILE, or ENTRA_AUDIENCES for bearer tokens (required unless storage is the embedded Azurite)',
     );
   }
+  const deliveryTargets = jsonSetting(env, 'DELIVERY_TARGETS', problems, parseDeliveryTargets) ?? [];
+  const webhooks = jsonSetting(env, 'WEBHOOKS', problems, parseWebhooks) ?? [];
+  // `npm start` with its embedded Azurite delivers somewhere with no setup: a container of the same Azurite.
+  if (storage.kind === 'embedded' && env.DELIVERY_EMBEDDED_BLOB && !env.DELIVERY_TARGETS && !env.DELIVERY_TARGETS_FILE)
+    deliveryTargets.push(EMBEDDED_BLOB_TARGET);
+  if (storage.kind === 'identity')
+    for (const t of deliveryTargets)
+      if (t.kind === 'blob' && !t.connectionString && !t.accountUrl)
+        problems.push(
+          `DELIVERY_TARGETS: target "${t.name}": set connectionString or accountUrl (the service's storage has no connection string)`,
+        );
   if (problems.length > 0) throw new ConfigError(problems);
-  return {
-    ...env,
-    storage,
-    poisonQueue: `${env.APPROVALS_QUEUE}-poison`,
-    users,
-    bearer,
-    layouts: (loaded as { registry: LayoutRegistry }).registry,
-  };
+  const layouts = (loaded as { registry: LayoutRegistry }).registry;
+  for (const t of deliveryTargets)
+    if (!layouts.get(t.layout))
+      problems.push(`DELIVERY_TARGETS: target "${t.name}": unknown layout "${t.layout}"; the layouts are: ${layouts.names().join(', ')}`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...env, storage, poisonQueue: `${env.APPROVALS_QUEUE}-poison`, users, bearer, layouts, deliveryTargets, webhooks };
+}
+
+/** A JSON setting given inline (NAME) or as a file (NAME_FILE), parsed; its problems prefixed with the variable. */
+function jsonSetting<T>(
+  env: Env,
+  name: 'DELIVERY_TARGETS' | 'WEBHOOKS',
+  problems: string[],
+  parse: (text: string) => { ok: true; value: T } | { ok: false; problems: string[] },
+): T | undefined {
+  const fileVar = `${name}_FILE` as const;
+  const file = env[fileVar];
+  if (env[name] && file) problems.push(`${name}: set ${name} or ${fileVar}, not both`);
+  let text = env[name];
+  if (file) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      problems.push(`${fileVar}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  }
+  if (text === undefined) return undefined;
+  const r = parse(text);
+  if (r.ok) return r.value;
+  problems.push(...r.problems.map((p) => `${file ? fileVar : name}: ${p}`));
+  return undefined;
 }

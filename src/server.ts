@@ -175,6 +175,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       demoPassword,
       today: dateInZone(new Date(), config.EXPORT_TIMEZONE),
       location: config.storage.kind === 'embedded' && !config.storage.inMemory ? config.storage.location : undefined,
+      deliveryTargets: config.deliveryTargets.map((t) =>
+        t.kind === 'blob' ? `${t.name} (container ${t.container})` : `${t.name} (sftp ${t.host})`,
+      ),
     });
     return { url, port, services, azurite, shutdown: stop };
   } catch (err) {
@@ -183,15 +186,23 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 }
 
-function printBanner(b: { url: string; azurite?: EmbeddedAzurite; demoPassword?: string; today: string; location?: string }): void {
+function printBanner(b: {
+  url: string;
+  azurite?: EmbeddedAzurite;
+  demoPassword?: string;
+  today: string;
+  location?: string;
+  deliveryTargets: string[];
+}): void {
   const lines = [
     '',
     `  expense-export listening on ${b.url}`,
     `  API docs:   ${b.url}/docs`,
     b.azurite
-      ? `  storage:    embedded Azurite (tables :${b.azurite.tablePort}, queues :${b.azurite.queuePort}), ${b.location ? `data in ${b.location}/` : 'in memory'}`
+      ? `  storage:    embedded Azurite (tables :${b.azurite.tablePort}, queues :${b.azurite.queuePort}, blobs :${b.azurite.blobPort}), ${b.location ? `data in ${b.location}/` : 'in memory'}`
       : '  storage:    configured Azure Storage account',
   ];
+  if (b.deliveryTargets.length > 0) lines.push(`  delivery:   closed days go to ${b.deliveryTargets.join(', ')} (see docs/delivery.md)`);
   if (b.demoPassword) {
     lines.push(
       `  demo user:  demo / ${b.demoPassword}   (all roles; set AUTH_USERS to replace it)`,

@@ -31,6 +31,9 @@ import { AzureQueue } from './storage/azure-queue';
 import type { StorageClients } from './storage/clients';
 import { projectFile } from './project-root';
 import { builtInLayouts } from './layouts/registry';
+import { createDelivery, type DeliveryConfig } from './delivery-wiring';
+import { layoutFileSource } from './delivery/layout-file-source';
+import { messageId } from './webhooks/outbox';
 
 export type ServiceConfig = Pick<
   Config,
@@ -55,6 +58,7 @@ export type ServiceConfig = Pick<
   | 'EXPORT_CLOSE_INTERVAL_MS'
   | 'ACK_APPLY_INTERVAL_MS'
   | 'RESULTS_MAX_BYTES'
+  | keyof DeliveryConfig
 > &
   Partial<Pick<Config, 'layouts'>>;
 
@@ -94,12 +98,16 @@ export function createServices(
     logger: logger.child({ component: 'ack-applier' }),
   });
   const acknowledgements = new AcknowledgementService({ exportTable, outbox, applier: ackApplier });
+  // A delivered file is a layout's named snapshot: the very bytes and ETag of GET /exports/{date}?through=&layout=.
+  const layouts = config.layouts ?? builtInLayouts(config.EXPORT_TIMEZONE);
+  const delivery = createDelivery(config, clients, exportTable, layoutFileSource(exportTable, layouts), metrics, logger, at);
   const dayCloser = new DayCloser({
     exportTable,
     timeZone: config.EXPORT_TIMEZONE,
     graceMs: config.EXPORT_CLOSE_GRACE_MS,
     intervalMs: config.EXPORT_CLOSE_INTERVAL_MS,
     logger: logger.child({ component: 'day-closer' }),
+    closed: () => delivery.deliveries.nudge(),
   });
   const upgrade = new LegacyUpgrade({
     rows: exportTable.legacy,
@@ -116,6 +124,12 @@ export function createServices(
     maxBytes: config.RESULTS_MAX_BYTES,
     logger: logger.child({ component: 'results' }),
     counted: (outcome) => metrics.resultLines.inc({ outcome }),
+    imported: (summary) =>
+      delivery.emit('results.imported', messageId('results.imported', summary.importId), {
+        importId: summary.importId,
+        received: summary.received,
+        counts: summary.counts,
+      }),
   });
   const approvals = new ApprovalService({
     store: crashAround(store, 'replace', 'after', 'after-approve-save', at),
@@ -177,7 +191,6 @@ export function createServices(
   const bearer = config.bearer ? new BearerVerifier(config.bearer, logger.child({ component: 'bearer' })) : undefined;
   const probe = new StorageProbe(queues.main);
   const depths = new QueueDepthMonitor(queues, metrics, logger.child({ component: 'queue-depth' }));
-  const layouts = config.layouts ?? builtInLayouts(config.EXPORT_TIMEZONE);
   const userLayouts = new Map(users.flatMap((u) => (u.layout ? [[u.name, u.layout] as const] : [])));
   /** The layout a user gets when a pull names none (AUTH_USERS); undefined: v1. */
   const defaultLayout = (userName: string | undefined): string | undefined => (userName ? userLayouts.get(userName) : undefined);
@@ -195,6 +208,10 @@ export function createServices(
     results,
     ackApplier,
     dayCloser,
+    deliveries: delivery.deliveries,
+    deliveryLedger: delivery.ledger,
+    webhookOutbox: delivery.outbox,
+    webhookSender: delivery.webhookSender,
     upgrade,
     approvals,
     poison,
@@ -218,5 +235,5 @@ export type Services = ReturnType<typeof createServices>;
  * (the consumer with its drain budget).
  */
 export function backgroundTasks(s: Services, opts: { consumer: boolean }): BackgroundTask[] {
-  return [s.upgrade, ...(opts.consumer ? [s.consumer] : []), s.sweeper, s.ackApplier, s.dayCloser, s.depths];
+  return [s.upgrade, ...(opts.consumer ? [s.consumer] : []), s.sweeper, s.ackApplier, s.dayCloser, s.deliveries, s.webhookSender, s.depths];
 }

@@ -30,6 +30,8 @@ export const ROUTE_ROLES = {
   'POST /admin/poison/replay': ['admin'],
   'POST /admin/poison/discard': ['admin'],
   'POST /admin/expenses/{id}/reexport': ['admin'],
+  'GET /deliveries': ['exporter', 'admin'],
+  'POST /deliveries/{target}/{date}/redeliver': ['admin'],
 } as const satisfies Record<string, readonly Role[] | null>;
 
 /** A route's key: a typo in one is a compile error. */

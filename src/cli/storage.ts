@@ -63,7 +63,7 @@ export async function withStorage<T>(cfg: Config, command: string, fn: (s: CliSt
       if (server) {
         storage = {
           clients: createStorageClients(
-            { kind: 'connection-string', connectionString: azuriteConnectionString(server.tablePort!, server.queuePort!) },
+            { kind: 'connection-string', connectionString: azuriteConnectionString(server.tablePort!, server.queuePort!, server.blobPort) },
             cfg,
           ),
           description: `embedded Azurite of expense-export ${server.command} (pid ${server.pid}), data in ${location}/`,

@@ -12,6 +12,8 @@ export interface DayCloserDeps {
   intervalMs: number;
   logger: Logger;
   clock?: Clock;
+  /** Told after a run that closed days (delivery starts on them at once rather than at its next interval). */
+  closed?: (dates: readonly string[]) => void;
 }
 
 /** The oldest day the closer looks at: the index is one small partition, but not every day since 1970 needs a look each minute. */
@@ -59,6 +61,7 @@ export class DayCloser extends PeriodicTask {
         this.d.logger.info({ date, closedSeq: manifest?.closedSeq }, 'day closed');
       }
     }
+    if (closed.length > 0) this.d.closed?.(closed);
     return closed;
   }
 }

@@ -66,6 +66,31 @@ function registerMetrics(opts: { defaultMetrics?: boolean }) {
       registers,
     }),
     lateRows: new Counter({ name: 'export_late_rows_total', help: 'Export rows appended to a day that was already closed', registers }),
+    deliveryAttempts: new Counter({
+      name: 'delivery_attempts_total',
+      help: 'Delivery attempts by target and outcome (delivered, retry, failed)',
+      labelNames: ['target', 'outcome'],
+      registers,
+    }),
+    deliveriesFailed: new Gauge({
+      name: 'deliveries_failed',
+      help: 'Deliveries in state failed (given up after DELIVERY_MAX_ATTEMPTS, or refused), within DELIVERY_LOOKBACK_DAYS',
+      labelNames: ['target'],
+      registers,
+    }),
+    deliveryLag: new Histogram({
+      name: 'delivery_lag_seconds',
+      help: 'From the day closing (a supplementary file: from its rows being found) to the file and its sidecar delivered',
+      labelNames: ['target'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600],
+      registers,
+    }),
+    webhookAttempts: new Counter({
+      name: 'webhook_attempts_total',
+      help: 'Webhook sends by endpoint and outcome (sent, retry, failed)',
+      labelNames: ['endpoint', 'outcome'],
+      registers,
+    }),
     manifestConflicts: new Counter({
       name: 'export_manifest_conflicts_total',
       help: 'Appends retried because another writer moved the day manifest first (HTTP 412)',

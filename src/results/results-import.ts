@@ -49,6 +49,8 @@ export interface ResultsImportDeps extends ApplyDeps {
   logger: Logger;
   /** Counted per line, for results_lines_total. */
   counted?: (outcome: LineOutcome) => void;
+  /** Told of each completed import (the results.imported webhook); must not throw. */
+  imported?: (summary: ImportSummary) => void;
   /** Lines applied at once (lines of one expense always one after another, in file order). */
   concurrency?: number;
 }
@@ -118,6 +120,7 @@ export class ResultsImporter {
         { importId: summary.importId, by: req.by, received: summary.received, counts: summary.counts, resumed: begun.kind === 'resume' },
         'results imported',
       );
+      this.d.imported?.(summary);
       return { summary, replayed: false };
     } finally {
       await file.remove();

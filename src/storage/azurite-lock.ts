@@ -19,6 +19,7 @@ export interface AzuriteHolder {
   startedAt: string;
   tablePort?: number;
   queuePort?: number;
+  blobPort?: number;
 }
 
 export const LOCK_FILE = 'expense-export.lock';
@@ -82,7 +83,7 @@ async function stillServing(holder: AzuriteHolder): Promise<boolean> {
 
 export interface FolderLock {
   /** Records Azurite's ports for other processes (atomic replace). */
-  publish(ports: { tablePort: number; queuePort: number }): void;
+  publish(ports: { tablePort: number; queuePort: number; blobPort: number }): void;
   release(): void;
 }
 
@@ -143,7 +144,7 @@ export async function startExclusiveAzurite(opts: AzuriteOptions & { command: st
     lock.release();
     throw err;
   }
-  lock.publish({ tablePort: azurite.tablePort, queuePort: azurite.queuePort });
+  lock.publish({ tablePort: azurite.tablePort, queuePort: azurite.queuePort, blobPort: azurite.blobPort });
   return {
     ...azurite,
     async stop() {

@@ -11,6 +11,12 @@ export interface StorageClients {
   outbox: TableClient;
   /** Results imports by Idempotency-Key, with their stored responses. */
   imports: TableClient;
+  /** The delivery ledger: one entity per (target, date, seq range), and each attempt. */
+  deliveries: TableClient;
+  /** Webhook messages to send, each until its receiver took it (or it failed for good). */
+  webhookOutbox: TableClient;
+  /** Where these clients point (delivery targets without an account of their own use the same one). */
+  source: ResolvedStorage;
   tableService: TableServiceClient;
   queue: QueueClient;
   poison: QueueClient;
@@ -26,6 +32,8 @@ export interface StorageNames {
   RESULT_IMPORTS_TABLE: string;
   APPROVALS_QUEUE: string;
   poisonQueue: string;
+  DELIVERIES_TABLE?: string;
+  WEBHOOK_OUTBOX_TABLE?: string;
 }
 
 /** Where the storage account is (config.ts decides it from the environment). */
@@ -80,6 +88,9 @@ export function createStorageClients(
     exports: table(names.EXPORT_TABLE),
     outbox: table(names.OUTBOX_TABLE),
     imports: table(names.RESULT_IMPORTS_TABLE),
+    deliveries: table(names.DELIVERIES_TABLE ?? 'ExpenseDeliveries'),
+    webhookOutbox: table(names.WEBHOOK_OUTBOX_TABLE ?? 'WebhookOutbox'),
+    source,
     tableService,
     queue: queueService.getQueueClient(names.APPROVALS_QUEUE),
     poison: queueService.getQueueClient(names.poisonQueue),
@@ -98,7 +109,7 @@ function defaultCredential(): TokenCredential {
 export async function provisionStorage(c: StorageClients, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const t = timeoutMs * PROVISION_DEADLINE_FACTOR;
   await Promise.all([
-    ...[c.expenses, c.items, c.exports, c.outbox, c.imports].map((tc) =>
+    ...[c.expenses, c.items, c.exports, c.outbox, c.imports, c.deliveries, c.webhookOutbox].map((tc) =>
       withDeadline(t, signal, (abortSignal) => tc.createTable({ abortSignal })),
     ),
     ...[c.queue, c.poison].map((q) => withDeadline(t, signal, (abortSignal) => q.createIfNotExists({ abortSignal }))),

@@ -7,6 +7,8 @@ export interface EmbeddedAzurite {
   connectionString: string;
   tablePort: number;
   queuePort: number;
+  /** Delivery targets of kind blob default to a container here (see EMBEDDED_BLOB_TARGET). */
+  blobPort: number;
   pid: number;
   stop(): Promise<void>;
 }
@@ -17,6 +19,7 @@ export interface AzuriteOptions {
   /** Fixed ports, e.g. to restart on the same ones; 0 picks free ports. */
   tablePort?: number;
   queuePort?: number;
+  blobPort?: number;
   /** Wrap in the watchdog so the child dies with us. Tests that SIGKILL/SIGSTOP storage turn it off to reach Azurite's own pid. */
   watchdog?: boolean;
   startTimeoutMs?: number;
@@ -26,17 +29,19 @@ const ACCOUNT = 'devstoreaccount1';
 // Azurite's well-known development key, public by design (it is in Microsoft's docs).
 const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
-export function azuriteConnectionString(tablePort: number, queuePort: number): string {
+export function azuriteConnectionString(tablePort: number, queuePort: number, blobPort?: number): string {
   return (
     `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${KEY};` +
-    `TableEndpoint=http://127.0.0.1:${tablePort}/${ACCOUNT};QueueEndpoint=http://127.0.0.1:${queuePort}/${ACCOUNT};`
+    `TableEndpoint=http://127.0.0.1:${tablePort}/${ACCOUNT};QueueEndpoint=http://127.0.0.1:${queuePort}/${ACCOUNT};` +
+    (blobPort ? `BlobEndpoint=http://127.0.0.1:${blobPort}/${ACCOUNT};` : '')
   );
 }
 
 /**
  * Starts the combined `azurite` binary on loopback. We use the combined binary
  * because it prints the real ports when given port 0 (the standalone
- * azurite-table prints 0). It also opens a blob endpoint we never use.
+ * azurite-table prints 0). Its blob service takes the files of the default
+ * delivery target (`npm start` delivers with no other setup).
  */
 export async function startAzurite(opts: AzuriteOptions): Promise<EmbeddedAzurite> {
   const bin = require.resolve('azurite/dist/src/azurite.js');
@@ -47,7 +52,7 @@ export async function startAzurite(opts: AzuriteOptions): Promise<EmbeddedAzurit
     '--blobHost',
     '127.0.0.1',
     '--blobPort',
-    '0',
+    String(opts.blobPort ?? 0),
     '--queueHost',
     '127.0.0.1',
     '--queuePort',
@@ -73,25 +78,25 @@ export async function startAzurite(opts: AzuriteOptions): Promise<EmbeddedAzurit
   child.stderr.resume();
   return {
     ...ports,
-    connectionString: azuriteConnectionString(ports.tablePort, ports.queuePort),
+    connectionString: azuriteConnectionString(ports.tablePort, ports.queuePort, ports.blobPort),
     pid: child.pid!,
     stop: () => stopChild(child),
   };
 }
 
-function readPorts(child: ChildProcess, timeoutMs: number): Promise<{ tablePort: number; queuePort: number }> {
+function readPorts(child: ChildProcess, timeoutMs: number): Promise<{ tablePort: number; queuePort: number; blobPort: number }> {
   return new Promise((resolvePorts, reject) => {
     let out = '';
-    const found: { table?: number; queue?: number } = {};
+    const found: { table?: number; queue?: number; blob?: number } = {};
     const timer = setTimeout(() => fail(new Error(`Azurite did not start within ${timeoutMs} ms: ${out.slice(-500)}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      for (const m of out.matchAll(/Azurite (Table|Queue) service is successfully listening at http:\/\/[^:]+:(\d+)/g)) {
-        found[m[1].toLowerCase() as 'table' | 'queue'] = Number(m[2]);
+      for (const m of out.matchAll(/Azurite (Table|Queue|Blob) service is successfully listening at http:\/\/[^:]+:(\d+)/g)) {
+        found[m[1].toLowerCase() as 'table' | 'queue' | 'blob'] = Number(m[2]);
       }
-      if (found.table && found.queue) {
+      if (found.table && found.queue && found.blob) {
         cleanup();
-        resolvePorts({ tablePort: found.table, queuePort: found.queue });
+        resolvePorts({ tablePort: found.table, queuePort: found.queue, blobPort: found.blob });
       }
     };
     const onExit = (code: number | null) => fail(new Error(`Azurite exited (${code}) before listening: ${out.slice(-500)}`));

@@ -7,6 +7,7 @@ import type { Services } from '../../src/services';
 import { rolesFor, specRoutes } from '../support/routes';
 import { testServices } from '../support/storage';
 import { basic, testUsers } from '../support/users';
+import { blobTarget, seedDay } from '../support/delivery';
 
 /**
  * Walks every operation in openapi.yaml, for each role and for an anonymous
@@ -27,8 +28,15 @@ const body = {
 };
 
 beforeAll(async () => {
-  s = await testServices({ users: await testUsers() });
+  s = await testServices({
+    users: await testUsers(),
+    config: { deliveryTargets: [blobTarget({ name: 'drop' })], DELIVERY_LOOKBACK_DAYS: 366 },
+  });
   app = createApp(s);
+  // A day delivered to a target, so that a redelivery has something to repeat.
+  await seedDay(s, '2026-11-23', 2);
+  await s.exportTable.close('2026-11-23', new Date());
+  await s.deliveries.runDue();
   const created = await request(app).post('/expenses').set('Authorization', basic('admin')).send(body);
   expenseId = created.body.id;
   await request(app).post(`/expenses/${expenseId}/approve`).set('Authorization', basic('admin')).expect(200);
@@ -41,7 +49,8 @@ function send(op: string, auth?: string) {
     .replace('{id}', method === 'PUT' ? submittedId : expenseId)
     .replace('{date}', '2026-11-23')
     .replace('{asset}', 'swagger-ui.css')
-    .replace('{name}', 'v1');
+    .replace('{name}', 'v1')
+    .replace('{target}', 'drop');
   const query = op === 'GET /exports' ? '?from=2026-11-01&to=2026-11-30' : '';
   const agent = request(app);
   let req =

@@ -31,7 +31,8 @@ export const silentLogger = pino({ level: 'silent' });
 
 /** The service defaults, with test-friendly overrides. */
 export function testConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
-  const base = loadConfig({ AZURITE_IN_MEMORY: 'true' });
+  // No default blob target: a test that delivers names its own container (see test/support/delivery.ts).
+  const base = loadConfig({ AZURITE_IN_MEMORY: 'true', DELIVERY_EMBEDDED_BLOB: 'false' });
   return { ...base, STORAGE_TIMEOUT_MS: TEST_STORAGE_TIMEOUT_MS, CONSUMER_MAX_IDLE_MS: 200, APPROVAL_SWEEP_GRACE_MS: 0, ...overrides };
 }
 

@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import pino from 'pino';
+import SftpClient from 'ssh2-sftp-client';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { Deliverer } from '../src/delivery/deliverer';
+import type { DeliveryFile, FileSource } from '../src/delivery/file-source';
+import { DeliveryLedger, type DeliveryRecord } from '../src/delivery/ledger';
+import type { DeliveryTarget } from '../src/delivery/targets';
+import { layoutFileSource } from '../src/delivery/layout-file-source';
+import { builtInLayouts } from '../src/layouts/registry';
+import { sinkFactory } from '../src/delivery-wiring';
+import { startSshd, SFTP_USER } from '../harness/sshd-process';
+import { DATE, type ExportFixture } from './export-fixture';
+import { BENCH_STORAGE_TIMEOUT_MS, benchExportTable, median, timed, type BenchContext } from './support';
+
+export interface DeliveryBenchResult {
+  bytes: number;
+  /** Seconds per delivery of the same bytes (from memory) through the whole machinery: ledger claim, hash, upload, sidecar, ledger. */
+  blob_s: number;
+  /** Seconds per raw BlockBlobClient.uploadStream of the same bytes. */
+  raw_blob_s: number;
+  blob_ratio: number;
+  sftp_s: number;
+  /** Seconds per raw ssh2-sftp-client connect + put + end of the same bytes to the same sshd. */
+  raw_sftp_s: number;
+  sftp_ratio: number;
+  /** Information: one delivery straight from the table (read, CSV, hash, upload, sidecar). */
+  blob_from_table_s: number;
+  /** Bench process RSS, peak over the start, during deliveries from the table. */
+  rss_growth_mb: number;
+}
+
+const CHUNK = 64 * 1024;
+const chunks = (b: Buffer): Buffer[] =>
+  Array.from({ length: Math.ceil(b.length / CHUNK) }, (_, i) => b.subarray(i * CHUNK, (i + 1) * CHUNK));
+
+/**
+ * delivery.blob_ratio and delivery.sftp_ratio: a closed 20,000-row day,
+ * delivered again and again under new names (redeliveries), against a raw
+ * upload of the very same bytes to the same place, interleaved round by
+ * round. The delivery's source serves the bytes from memory, as the raw
+ * upload does, so the ratio is the cost of the delivery itself; one more
+ * delivery straight from the table is information.
+ */
+export async function benchDelivery(ctx: BenchContext, fixture: ExportFixture): Promise<DeliveryBenchResult> {
+  const rows = ctx.quick ? 2_000 : 20_000;
+  const rounds = ctx.quick ? 1 : 5;
+  await fixture.grow(rows);
+  const exportTable = benchExportTable(fixture.clients);
+  await exportTable.close(DATE, new Date());
+  const v1 = layoutFileSource(exportTable, builtInLayouts('UTC'));
+  const file = await v1(DATE, { through: rows }, 'v1');
+  const parts: Buffer[] = [];
+  for await (const c of file.body()) parts.push(c);
+  const bytes = Buffer.concat(parts);
+  const fromMemory: FileSource = async (): Promise<DeliveryFile> => ({ ...file, body: () => Readable.from(chunks(bytes)) });
+
+  const sshd = await startSshd();
+  try {
+    const container = `bench-${randomBytes(4).toString('hex')}`;
+    const blob: DeliveryTarget = {
+      name: 'blob',
+      kind: 'blob',
+      layout: 'v1',
+      container,
+      path: 'bench/{date}.{from}-{through}.csv',
+      encryption: { kind: 'none' },
+      connectionString: ctx.connectionString,
+    };
+    const sftp: DeliveryTarget = {
+      name: 'sftp',
+      kind: 'sftp',
+      layout: 'v1',
+      path: `${sshd.drop}/{date}.{from}-{through}.csv`,
+      encryption: { kind: 'none' },
+      host: '127.0.0.1',
+      port: sshd.port,
+      user: SFTP_USER,
+      privateKeyFile: sshd.userKeyFile,
+      hostKeyFingerprint: sshd.fingerprint,
+      trustOnFirstUse: false,
+    };
+    const logger = pino({ level: 'silent' });
+    const ledger = new DeliveryLedger(fixture.clients.deliveries, BENCH_STORAGE_TIMEOUT_MS);
+    const deliverer = (source: FileSource) =>
+      new Deliverer({
+        ledger,
+        source,
+        sinkFor: sinkFactory({ source: { kind: 'connection-string', connectionString: ctx.connectionString } }, logger),
+        targets: [blob, sftp],
+        instance: 'bench',
+        leaseMs: 600_000,
+        maxAttempts: 1,
+        retryBaseMs: 1000,
+        logger,
+      });
+    const memory = deliverer(fromMemory);
+    let n = 0;
+    const deliver = async (d: Deliverer, target: string) => {
+      const r: DeliveryRecord = {
+        target,
+        date: DATE,
+        layout: 'v1',
+        after: 0,
+        through: rows,
+        redelivery: ++n,
+        state: 'pending',
+        attempts: 0,
+        createdAt: new Date().toISOString(),
+      };
+      const { stored } = await ledger.plan(r);
+      const o = await d.attempt(stored, new AbortController().signal);
+      if (o.outcome !== 'delivered') throw new Error(`bench delivery to ${target}: ${o.outcome} ${o.error ?? ''}`);
+    };
+    const blobContainer = BlobServiceClient.fromConnectionString(ctx.connectionString).getContainerClient(container);
+    await blobContainer.createIfNotExists();
+    const rawBlob = async () => {
+      await blobContainer.getBlockBlobClient(`raw/${++n}.csv`).uploadStream(Readable.from(chunks(bytes)), 4 * 1024 * 1024, 4);
+    };
+    const rawSftp = async () => {
+      const c = new SftpClient('bench', { error: () => undefined, end: () => undefined, close: () => undefined });
+      await c.connect({ host: '127.0.0.1', port: sshd.port, username: SFTP_USER, privateKey: readFileSync(sshd.userKeyFile) });
+      await c.put(Readable.from(chunks(bytes)), `${sshd.drop}/raw-${++n}.csv`);
+      await c.end();
+    };
+    // Warm: JIT, connections, the container.
+    await deliver(memory, 'blob');
+    await rawBlob();
+    await deliver(memory, 'sftp');
+    await rawSftp();
+    const t = { blob: [] as number[], rawBlob: [] as number[], sftp: [] as number[], rawSftp: [] as number[] };
+    for (let i = 0; i < rounds; i++) {
+      const steps: Array<[keyof typeof t, () => Promise<void>]> = [
+        ['blob', () => deliver(memory, 'blob')],
+        ['rawBlob', rawBlob],
+        ['sftp', () => deliver(memory, 'sftp')],
+        ['rawSftp', rawSftp],
+      ];
+      for (let k = 0; k < steps.length; k++) {
+        const [key, fn] = steps[(i + k) % steps.length];
+        t[key].push((await timed(fn)).seconds);
+      }
+      ctx.say(
+        `delivery: round ${i + 1}/${rounds}: blob ${t.blob[i].toFixed(3)} s (raw ${t.rawBlob[i].toFixed(3)}), sftp ${t.sftp[i].toFixed(3)} s (raw ${t.rawSftp[i].toFixed(3)})`,
+      );
+    }
+    const rss0 = process.memoryUsage().rss;
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const fromTable = deliverer(v1);
+    const e2e: number[] = [];
+    try {
+      for (let i = 0; i < (ctx.quick ? 1 : 3); i++) e2e.push((await timed(() => deliver(fromTable, 'blob'))).seconds);
+    } finally {
+      clearInterval(sampler);
+    }
+    return {
+      bytes: bytes.length,
+      blob_s: median(t.blob),
+      raw_blob_s: median(t.rawBlob),
+      blob_ratio: median(t.rawBlob.map((raw, i) => raw / t.blob[i])),
+      sftp_s: median(t.sftp),
+      raw_sftp_s: median(t.rawSftp),
+      sftp_ratio: median(t.rawSftp.map((raw, i) => raw / t.sftp[i])),
+      blob_from_table_s: median(e2e),
+      rss_growth_mb: (peak - rss0) / 2 ** 20,
+    };
+  } finally {
+    await sshd.stop();
+  }
+}

@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { FileSource } from './file-source';
+import { LayoutRefusedError, UnknownLayoutError } from '../layouts/errors';
+import type { DeliveryLedger, DeliveryRecord, StoredDelivery } from './ledger';
+import { deliveryPath, retryDelayMs, sidecarJson, sidecarPath } from './naming';
+import { encryptStream, readRecipientKey } from './pgp';
+import { DeliveryError, PermanentDeliveryError, type Sink } from './sink';
+import type { DeliveryTarget } from './targets';
+
+export interface DeliveryOutcome {
+  outcome: 'delivered' | 'retry' | 'failed' | 'lost-lease';
+  record: DeliveryRecord;
+  error?: string;
+}
+
+export interface DelivererDeps {
+  ledger: DeliveryLedger;
+  source: FileSource;
+  sinkFor: (t: DeliveryTarget) => Sink;
+  targets: readonly DeliveryTarget[];
+  /** This process, in the ledger's lease and attempt records. */
+  instance: string;
+  leaseMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  logger: Logger;
+  /** Told of every settled attempt (metrics, webhooks). */
+  settled?: (o: DeliveryOutcome) => void;
+  now?: () => Date;
+}
+
+/** Whether a delivery is someone's work now: pending and due, or held by a lease that ran out (its holder died). */
+export function isDue(r: DeliveryRecord, now: Date): boolean {
+  if (r.state === 'pending') return !r.nextAttemptAt || Date.parse(r.nextAttemptAt) <= now.getTime();
+  if (r.state === 'delivering') return !r.leaseUntil || Date.parse(r.leaseUntil) <= now.getTime();
+  return false;
+}
+
+class LeaseLost extends Error {}
+
+/**
+ * One attempt at one delivery: claim it in the ledger (If-Match), read the
+ * file from the source, hash it, encrypt it if the target says so, put it
+ * under its final name atomically, then its sidecar, then record the end.
+ * The plaintext hash goes into the ledger just before the file is made
+ * visible, so that a resumed attempt that finds a file there knows whether
+ * it is its own.
+ */
+export class Deliverer {
+  private readonly now: () => Date;
+
+  constructor(private readonly d: DelivererDeps) {
+    this.now = d.now ?? (() => new Date());
+  }
+
+  async attempt(stored: StoredDelivery, signal: AbortSignal): Promise<DeliveryOutcome> {
+    const target = this.d.targets.find((t) => t.name === stored.record.target);
+    const startedAt = this.now();
+    const r: DeliveryRecord = {
+      ...stored.record,
+      state: 'delivering',
+      attempts: stored.record.attempts + 1,
+      leaseOwner: this.d.instance,
+      leaseUntil: new Date(startedAt.getTime() + this.d.leaseMs).toISOString(),
+    };
+    let held = await this.d.ledger.update(r, stored.etag, signal);
+    if (!held) return { outcome: 'lost-lease', record: stored.record };
+    const attemptBase = {
+      target: r.target,
+      date: r.date,
+      after: r.after,
+      through: r.through,
+      redelivery: r.redelivery,
+      attempt: r.attempts,
+    };
+    await this.d.ledger.recordAttempt(
+      { ...attemptBase, instance: this.d.instance, startedAt: startedAt.toISOString(), outcome: 'running' },
+      signal,
+    );
+
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    // One ledger write at a time: the renewal and the steps below each move the entity's ETag.
+    let chain: Promise<unknown> = Promise.resolve();
+    const write = (next: DeliveryRecord): Promise<void> => {
+      const p = chain.then(async () => {
+        const res = await this.d.ledger.update(next, held!.etag, controller.signal);
+        if (!res) {
+          controller.abort(new LeaseLost('lease lost'));
+          throw new LeaseLost('another instance took this delivery over');
+        }
+        held = res;
+      });
+      chain = p.catch(() => undefined);
+      return p;
+    };
+    const renew = setInterval(
+      () => {
+        void write({ ...held!.record, leaseUntil: new Date(this.now().getTime() + this.d.leaseMs).toISOString() }).catch(() => undefined);
+      },
+      Math.max(500, this.d.leaseMs / 3),
+    );
+    const sink = target ? this.d.sinkFor(target) : undefined;
+    try {
+      if (!target || !sink) throw new PermanentDeliveryError('unknown_target', `target "${r.target}" is not configured`);
+      const done = await this.deliver(target, sink, held.record, write, controller.signal);
+      clearInterval(renew);
+      const finished: DeliveryRecord = {
+        ...held.record,
+        ...done,
+        state: 'delivered',
+        deliveredAt: this.now().toISOString(),
+        leaseOwner: undefined,
+        leaseUntil: undefined,
+        nextAttemptAt: undefined,
+        lastError: undefined,
+        errorCode: undefined,
+      };
+      await write(finished);
+      await this.d.ledger
+        .recordAttempt({
+          ...attemptBase,
+          ...done,
+          instance: this.d.instance,
+          startedAt: startedAt.toISOString(),
+          endedAt: finished.deliveredAt,
+          outcome: 'delivered',
+        })
+        .catch((err: unknown) => this.d.logger.warn({ err }, 'delivery attempt record not written'));
+      this.d.logger.info({ target: r.target, date: r.date, after: r.after, through: r.through, path: done.path }, 'file delivered');
+      return this.report({ outcome: 'delivered', record: finished });
+    } catch (err) {
+      clearInterval(renew);
+      if (err instanceof LeaseLost || controller.signal.reason instanceof LeaseLost) return { outcome: 'lost-lease', record: held.record };
+      if (signal.aborted) throw err; // stopping: the lease runs out and the next run resumes
+      // A layout that cannot render this snapshot (a value too wide for its column) will not render it next time either.
+      const permanent = err instanceof PermanentDeliveryError || err instanceof UnknownLayoutError || err instanceof LayoutRefusedError;
+      const code = (err as { code?: unknown }).code;
+      const errorCode = typeof code === 'string' ? code : 'error';
+      const message = (err as Error).message ?? String(err);
+      const giveUp = permanent || r.attempts >= this.d.maxAttempts;
+      const next: DeliveryRecord = {
+        ...held.record,
+        state: giveUp ? 'failed' : 'pending',
+        leaseOwner: undefined,
+        leaseUntil: undefined,
+        nextAttemptAt: giveUp ? undefined : new Date(this.now().getTime() + retryDelayMs(r.attempts, this.d.retryBaseMs)).toISOString(),
+        lastError: message.slice(0, 2000),
+        errorCode,
+      };
+      const log = giveUp ? this.d.logger.error.bind(this.d.logger) : this.d.logger.warn.bind(this.d.logger);
+      log(
+        { target: r.target, date: r.date, after: r.after, through: r.through, attempt: r.attempts, errorCode, err: message },
+        giveUp ? 'delivery failed; giving up' : 'delivery attempt failed; will retry',
+      );
+      try {
+        await chain; // a renewal in flight moves the ETag first
+        await this.d.ledger.update(next, held.etag);
+      } catch (e) {
+        this.d.logger.warn({ err: e }, 'delivery failure not recorded; the lease runs out and the next run retries');
+      }
+      await this.d.ledger
+        .recordAttempt({
+          ...attemptBase,
+          instance: this.d.instance,
+          startedAt: startedAt.toISOString(),
+          endedAt: this.now().toISOString(),
+          outcome: giveUp ? 'failed' : 'retry',
+          error: `${errorCode}: ${message}`.slice(0, 2000),
+        })
+        .catch(() => undefined);
+      return this.report({ outcome: giveUp ? 'failed' : 'retry', record: next, error: message });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await sink?.close();
+    }
+  }
+
+  private report(o: DeliveryOutcome): DeliveryOutcome {
+    try {
+      this.d.settled?.(o);
+    } catch (err) {
+      this.d.logger.warn({ err }, 'delivery observer failed');
+    }
+    return o;
+  }
+
+  private async deliver(
+    target: DeliveryTarget,
+    sink: Sink,
+    r: DeliveryRecord,
+    write: (next: DeliveryRecord) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<Pick<DeliveryRecord, 'path' | 'fileEtag' | 'bytes' | 'sha256'>> {
+    const file = await this.d.source(r.date, { after: r.after, through: r.through }, target.layout, signal);
+    if (file.snapshot.after !== r.after || file.snapshot.through !== r.through)
+      throw new DeliveryError(
+        'range_mismatch',
+        `source gave rows ${file.snapshot.after}..${file.snapshot.through}, not ${r.after}..${r.through}`,
+      );
+    const encrypted = target.encryption.kind === 'pgp';
+    const prior = r.committingSha256;
+    const path = deliveryPath(target.path, { ...r, layout: target.layout, encrypted });
+    const key = target.encryption.kind === 'pgp' ? await readRecipientKey(target.encryption.recipientKeyFile) : undefined;
+
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let complete = false;
+    async function* tapped(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of file.body()) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        yield chunk;
+      }
+      complete = true;
+    }
+    let sha256 = '';
+    const body = key ? await encryptStream(tapped(), key) : tapped();
+    const put = await sink.put(
+      path,
+      body,
+      async () => {
+        if (!complete) throw new DeliveryError('incomplete', 'the body ended early');
+        sha256 = hash.digest('hex');
+        r = { ...r, path, fileEtag: file.etag, committingSha256: sha256 };
+        await write(r);
+      },
+      signal,
+    );
+    if (put === 'exists') {
+      if (!sha256) {
+        const h = createHash('sha256');
+        bytes = 0;
+        for await (const chunk of file.body()) {
+          h.update(chunk);
+          bytes += chunk.length;
+        }
+        sha256 = h.digest('hex');
+      }
+      // Ours: the same bytes (which we can read back unless encrypted), or, encrypted, the file an earlier attempt
+      // was about to make visible (the hash it recorded first). Not this attempt's own record: it was just written.
+      const ours = encrypted ? prior === sha256 : (await sink.sha256Of(path, signal)) === sha256;
+      if (!ours) throw new PermanentDeliveryError('existing_file_differs', `${path} exists with other bytes; it is left as it is`);
+    }
+    const sidecar = Buffer.from(
+      sidecarJson({
+        date: r.date,
+        layout: target.layout,
+        after: r.after,
+        through: r.through,
+        rowCount: file.rowCount,
+        totals: file.totals,
+        sha256,
+        bytes,
+        etag: file.etag,
+        encrypted,
+        file: path,
+      }),
+    );
+    const sidecarName = sidecarPath(path);
+    if ((await sink.put(sidecarName, [sidecar], async () => undefined, signal)) === 'exists') {
+      const want = createHash('sha256').update(sidecar).digest('hex');
+      if ((await sink.sha256Of(sidecarName, signal)) !== want)
+        throw new PermanentDeliveryError('existing_file_differs', `${sidecarName} exists with other bytes; it is left as it is`);
+    }
+    return { path, fileEtag: file.etag, bytes, sha256 };
+  }
+}
