@@ -104,12 +104,16 @@ export class LegacyRows {
    * numbered (0 also when another instance holds the day's lease).
    */
   async number(date: string, signal?: AbortSignal): Promise<number> {
+    // A day not marked upgrading is whole as far as any pull knows: look before marking it, so a look that
+    // finds nothing (a second nudge, a periodic check) never refuses its pulls, not even for a moment.
+    const before = await this.manifests.read(date, signal);
+    if (before && !before.manifest.upgrade && (await this.scan(date, signal)).rows.length === 0) return 0;
     const held = await this.lease(date, signal);
     if (!held) return 0;
-    const { rows, numbered: before } = await this.scan(date, signal);
+    const { rows, numbered } = await this.scan(date, signal);
     let current = held;
     // Adopted with no manifest but numbered rows (the manifest was deleted): go on after their highest seq.
-    if (current.manifest.seq === 0 && before.seq > 0) current = { ...current, manifest: { ...current.manifest, ...before } };
+    if (current.manifest.seq === 0 && numbered.seq > 0) current = { ...current, manifest: { ...current.manifest, ...numbered } };
     // Nothing (left) to number: the day is whole; drop the mark.
     if (rows.length === 0) await this.commit(current, [], { found: 0, last: true }, signal);
     let done = 0;
