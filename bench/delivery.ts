@@ -11,7 +11,7 @@ import type { DeliveryTarget } from '../src/delivery/targets';
 import { layoutFileSource } from '../src/delivery/layout-file-source';
 import { builtInLayouts } from '../src/layouts/registry';
 import { sinkFactory } from '../src/delivery-wiring';
-import { startSshd, SFTP_USER } from '../harness/sshd-process';
+import { SFTP_USER, sftpTargetOn, startSshd } from '../harness/sshd-process';
 import { DATE, type ExportFixture } from './export-fixture';
 import { BENCH_STORAGE_TIMEOUT_MS, benchExportTable, median, timed, type BenchContext } from './support';
 
@@ -69,19 +69,7 @@ export async function benchDelivery(ctx: BenchContext, fixture: ExportFixture): 
       encryption: { kind: 'none' },
       connectionString: ctx.connectionString,
     };
-    const sftp: DeliveryTarget = {
-      name: 'sftp',
-      kind: 'sftp',
-      layout: 'v1',
-      path: `${sshd.drop}/{date}.{from}-{through}.csv`,
-      encryption: { kind: 'none' },
-      host: '127.0.0.1',
-      port: sshd.port,
-      user: SFTP_USER,
-      privateKeyFile: sshd.userKeyFile,
-      hostKeyFingerprint: sshd.fingerprint,
-      trustOnFirstUse: false,
-    };
+    const sftp: DeliveryTarget = sftpTargetOn(sshd, 'sftp', `{date}.{from}-{through}.csv`);
     const logger = pino({ level: 'silent' });
     const ledger = new DeliveryLedger(fixture.clients.deliveries, BENCH_STORAGE_TIMEOUT_MS);
     const deliverer = (source: FileSource) =>

@@ -31,7 +31,7 @@ import { dateInZone } from '../src/expenses/dates';
 import { mapLimit } from '../src/map-limit';
 import { settleInvariants } from '../harness/invariants';
 import { excuseRevertedApproval, killStorage, repairStorageLoss, type StorageKill } from './storage-loss';
-import { startSshd, SFTP_USER } from '../harness/sshd-process';
+import { sftpTargetOn, startSshd } from '../harness/sshd-process';
 import { checkDeliveries } from './delivery-check';
 import type { DeliveryTarget } from '../src/delivery/targets';
 
@@ -72,19 +72,7 @@ async function main(): Promise<boolean> {
       path: 'expenses/{date}/{layout}-{date}.{from}-{through}.csv',
       encryption: { kind: 'none' },
     },
-    {
-      name: 'sftp',
-      kind: 'sftp',
-      layout: 'v1',
-      path: `${sshd.drop}/{date}/{layout}-{date}.{from}-{through}.csv`,
-      encryption: { kind: 'none' },
-      host: '127.0.0.1',
-      port: sshd.port,
-      user: SFTP_USER,
-      privateKeyFile: sshd.userKeyFile,
-      hostKeyFingerprint: sshd.fingerprint,
-      trustOnFirstUse: false,
-    },
+    sftpTargetOn(sshd, 'sftp', `{date}/{layout}-{date}.{from}-{through}.csv`),
   ];
   const password = randomBytes(12).toString('base64url');
   const users = [{ name: 'chaos', roles: ['approver', 'exporter', 'admin'], passwordHash: await hashPassword(password) }];

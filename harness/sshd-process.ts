@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { registerChild } from './child-registry';
+import type { DeliveryTarget } from '../src/delivery/targets';
 import { portAnswers } from '../src/storage/azurite-lock';
 
 /** The account the SFTP tests log in as: not root, so that a read-only directory refuses it. */
@@ -26,6 +27,29 @@ export interface Sshd {
   restart(): Promise<void>;
   /** SIGKILL to sshd and every session process it forked: the server is gone mid-whatever. */
   kill(): void;
+}
+
+/** An SFTP delivery target on this sshd, as every test, chaos and the bench configure it (host key pinned, no TOFU). */
+export function sftpTargetOn(
+  sshd: Sshd,
+  name: string,
+  path: string,
+  over: Partial<Extract<DeliveryTarget, { kind: 'sftp' }>> = {},
+): Extract<DeliveryTarget, { kind: 'sftp' }> {
+  return {
+    name,
+    kind: 'sftp',
+    layout: 'v1',
+    path: `${sshd.drop}/${path}`,
+    encryption: { kind: 'none' },
+    host: '127.0.0.1',
+    port: sshd.port,
+    user: SFTP_USER,
+    privateKeyFile: sshd.userKeyFile,
+    hostKeyFingerprint: sshd.fingerprint,
+    trustOnFirstUse: false,
+    ...over,
+  };
 }
 
 export async function freePort(): Promise<number> {

@@ -12,7 +12,7 @@ import type { User } from '../../src/auth/users';
 import { azuriteConnectionString, testClients, uniqueNames } from '../support/storage';
 import { testUsers } from '../support/users';
 import { blobBytes, blobNames, blobTarget, container, deliveryServices, pull, seedDay } from '../support/delivery';
-import { startSshd, type Sshd } from '../support/sshd';
+import { sftpTargetOn, startSshd, type Sshd } from '../support/sshd';
 import { waitFor } from '../support/wait';
 
 let users: User[];
@@ -34,19 +34,7 @@ const FILE = `v1-${DATE}.1-1500.csv`;
 type Kind = 'blob' | 'sftp';
 function targetOf(kind: Kind, tag: string): DeliveryTarget {
   if (kind === 'blob') return blobTarget({ name: 'drop' });
-  return {
-    name: 'drop',
-    kind: 'sftp',
-    layout: 'v1',
-    path: `${sshd.drop}/${tag}/{layout}-{date}.{from}-{through}.csv`,
-    encryption: { kind: 'none' },
-    host: '127.0.0.1',
-    port: sshd.port,
-    user: 'ee-sftp-test',
-    privateKeyFile: sshd.userKeyFile,
-    hostKeyFingerprint: sshd.fingerprint,
-    trustOnFirstUse: false,
-  };
+  return sftpTargetOn(sshd, 'drop', `${tag}/{layout}-{date}.{from}-{through}.csv`);
 }
 
 /** The names under the target, and a reader of one. */

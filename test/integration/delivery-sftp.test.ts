@@ -13,7 +13,7 @@ import { waitFor } from '../support/wait';
 import type { DeliveryTarget } from '../../src/delivery/targets';
 import type { Services } from '../../src/services';
 import { deliveryServices, pull, seedDay } from '../support/delivery';
-import { freePort, startSshd, type Sshd } from '../support/sshd';
+import { freePort, sftpTargetOn, startSshd, type Sshd } from '../support/sshd';
 
 let sshd: Sshd;
 beforeAll(async () => {
@@ -23,20 +23,8 @@ afterAll(async () => {
   await sshd?.stop();
 });
 
-const sftpTarget = (over: Partial<Extract<DeliveryTarget, { kind: 'sftp' }>> = {}): DeliveryTarget => ({
-  name: 'onprem',
-  kind: 'sftp',
-  layout: 'v1',
-  path: `${sshd.drop}/{date}/{layout}-{date}.{from}-{through}.csv`,
-  encryption: { kind: 'none' },
-  host: '127.0.0.1',
-  port: sshd.port,
-  user: 'ee-sftp-test',
-  privateKeyFile: sshd.userKeyFile,
-  hostKeyFingerprint: sshd.fingerprint,
-  trustOnFirstUse: false,
-  ...over,
-});
+const sftpTarget = (over: Partial<Extract<DeliveryTarget, { kind: 'sftp' }>> = {}): DeliveryTarget =>
+  sftpTargetOn(sshd, 'onprem', `{date}/{layout}-{date}.{from}-{through}.csv`, over);
 
 /** Every file under a folder, recursively, relative to it. */
 function files(dir: string): string[] {

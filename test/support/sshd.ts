@@ -1,2 +1,2 @@
 // The sshd the tests start is chaos's and the bench's too: one implementation.
-export { freePort, SFTP_USER, startSshd, type Sshd } from '../../harness/sshd-process';
+export { freePort, SFTP_USER, sftpTargetOn, startSshd, type Sshd } from '../../harness/sshd-process';
