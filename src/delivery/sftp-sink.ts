@@ -5,7 +5,7 @@ import { Readable, Transform } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
 import type { Logger } from 'pino';
 import type { SftpTarget } from './targets';
-import { DeliveryError, type Sink } from './sink';
+import { DeliveryError, PermanentDeliveryError, type Sink } from './sink';
 
 /** OpenSSH's fingerprint of a host key blob, as `ssh-keygen -lf` prints it. */
 export const sshFingerprint = (key: Buffer): string => `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
@@ -13,8 +13,8 @@ export const sshFingerprint = (key: Buffer): string => `SHA256:${createHash('sha
 /**
  * An SFTP drop: the body goes to `<name>.<token>.part` (a name of this
  * attempt alone, so two writers never share one), its size is checked,
- * and only then is it renamed to the final name — with posix-rename where
- * the server offers it — unless a file is there already. The host key is
+ * and only then is it renamed to the final name with SFTP's no-clobber
+ * rename, so a file already there is never replaced. The host key is
  * always checked against the configured fingerprint.
  */
 export class SftpSink implements Sink {
@@ -58,7 +58,9 @@ export class SftpSink implements Sink {
       });
     } catch (err) {
       if (shown && this.t.hostKeyFingerprint && shown !== this.t.hostKeyFingerprint) {
-        throw new DeliveryError(
+        // Not retried: another key is a changed server or someone in between, and either needs a person.
+        // The delivery fails at once (error log, deliveries_failed, delivery.failed) and is redelivered once checked.
+        throw new PermanentDeliveryError(
           'host_key_mismatch',
           `SFTP host ${this.t.host}:${this.t.port} showed host key ${shown}, not the configured ${this.t.hostKeyFingerprint}; refused`,
         );
@@ -106,10 +108,16 @@ export class SftpSink implements Sink {
       const stored = (await c.stat(part)).size;
       if (stored !== bytes) throw new DeliveryError('size_mismatch', `${part} holds ${stored} bytes, ${bytes} were sent`);
       await beforeCommit();
-      if (await c.exists(path)) return 'exists';
-      const ext = (c as unknown as { sftp?: { _extensions?: Record<string, string> } }).sftp?._extensions ?? {};
-      if (ext['posix-rename@openssh.com']) await c.posixRename(part, path);
-      else await c.rename(part, path);
+      // The protocol's own rename, not posix-rename@openssh.com: SFTP v3 says it fails when the new name
+      // exists, and OpenSSH does it as link(2) + unlink(2), so it is atomic AND never replaces a file.
+      // posix-rename would replace one: a writer that lost its lease after the check above could
+      // swap the final file under a reader. Whoever renames first wins; the other finds it there.
+      try {
+        await c.rename(part, path);
+      } catch (err) {
+        if (await c.exists(path).catch(() => false)) return 'exists';
+        throw err;
+      }
       renamed = true;
       return 'created';
     } catch (err) {

@@ -1,34 +1,19 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import type { Services } from '../../src/services';
 import { readRecipientKey } from '../../src/delivery/pgp';
 import { blobBytes, blobNames, blobTarget, container, deliveryServices, pull, seedDay } from '../support/delivery';
+import { makeGpgRecipient, type GpgRecipient } from '../support/gpg';
 
-/** A recipient: a v4 key made by GnuPG in a home of its own, its public half exported for the target. */
+let recipient: GpgRecipient;
 let home: string;
 let publicKeyFile: string;
-const gpg = (args: string[], input?: Buffer) =>
-  execFileSync('gpg', ['--batch', '--homedir', home, ...args], { input, stdio: ['pipe', 'pipe', 'pipe'] });
-
 beforeAll(() => {
-  home = mkdtempSync(join(tmpdir(), 'ee-gpg-'));
-  gpg(['--passphrase', '', '--quick-gen-key', 'Payroll Recipient <payroll@example.test>', 'default', 'default', 'never']);
-  publicKeyFile = join(home, 'recipient.asc');
-  writeFileSync(publicKeyFile, gpg(['--armor', '--export', 'payroll@example.test']));
+  recipient = makeGpgRecipient();
+  ({ home, publicKeyFile } = recipient);
 });
-afterAll(() => {
-  // gpg-agent started for this home ends with it.
-  try {
-    execFileSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
-  } catch {
-    // no agent ran
-  }
-  rmSync(home, { recursive: true, force: true });
-});
+afterAll(() => recipient?.remove());
 
 describe('PGP-encrypted delivery', () => {
   const target = blobTarget({ name: 'pgp-drop', encryption: { kind: 'pgp', recipientKeyFile: '' } });
@@ -52,7 +37,7 @@ describe('PGP-encrypted delivery', () => {
     const encrypted = await blobBytes(c, path);
     const pulled = await pull(app, DATE, 'through=500');
     expect(encrypted.includes(pulled.bytes.subarray(0, 64))).toBe(false);
-    const decrypted = gpg(['--decrypt'], encrypted);
+    const decrypted = recipient.decrypt(encrypted);
     expect(decrypted.equals(pulled.bytes)).toBe(true);
     const sidecar = JSON.parse((await blobBytes(c, `${path}.manifest.json`)).toString('utf8'));
     expect(sidecar).toMatchObject({

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, chownSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { createHash } from 'node:crypto';
@@ -14,6 +14,8 @@ import type { DeliveryTarget } from '../../src/delivery/targets';
 import type { Services } from '../../src/services';
 import { deliveryServices, pull, seedDay } from '../support/delivery';
 import { freePort, sftpTargetOn, startSshd, type Sshd } from '../support/sshd';
+import { SftpSink } from '../../src/delivery/sftp-sink';
+import { makeGpgRecipient } from '../support/gpg';
 
 let sshd: Sshd;
 beforeAll(async () => {
@@ -57,19 +59,21 @@ describe('delivery to a real OpenSSH sshd', () => {
     expect(await s.deliveries.runDue()).toEqual([]);
   });
 
-  test('a host key other than the configured one is refused before anything is sent, and said so', async () => {
+  test('a host key other than the configured one is refused before anything is sent, and the delivery fails at once', async () => {
     ({ s } = await deliveryServices([
       sftpTarget({ hostKeyFingerprint: `SHA256:${'A'.repeat(43)}`, path: `${sshd.drop}/mitm/{date}.{from}-{through}.csv` }),
     ]));
     const DATE = '2026-07-02';
     await seedDay(s, DATE, 3);
     await s.exportTable.close(DATE, new Date());
-    expect((await s.deliveries.runDue()).map((r) => r.outcome)).toEqual(['retry']);
+    expect((await s.deliveries.runDue()).map((r) => r.outcome)).toEqual(['failed']);
     expect(files(join(sshd.drop, 'mitm'))).toEqual([]);
     const [rec] = await s.deliveries.list({ date: DATE });
-    expect(rec).toMatchObject({ state: 'pending', errorCode: 'host_key_mismatch', attempts: 1 });
+    expect(rec).toMatchObject({ state: 'failed', errorCode: 'host_key_mismatch', attempts: 1 });
     expect(rec.lastError).toContain(sshd.fingerprint);
-    expect(await metricValue(s, 'delivery_attempts_total', { target: 'onprem', outcome: 'retry' })).toBe(1);
+    expect(await metricValue(s, 'delivery_attempts_total', { target: 'onprem', outcome: 'failed' })).toBe(1);
+    expect(await s.deliveries.runDue()).toEqual([]); // not tried again
+    expect(await metricValue(s, 'deliveries_failed', { target: 'onprem' })).toBe(1);
   });
 
   test('a refused connection is retried with backoff, then the delivery is failed: ledger, gauge and attempts say so', async () => {
@@ -194,5 +198,52 @@ describe('delivery to a real OpenSSH sshd', () => {
     const bytes = readFileSync(join(sshd.drop, 'cut', `${DATE}.1-3000.csv`));
     const sidecar = JSON.parse(readFileSync(join(sshd.drop, 'cut', `${DATE}.1-3000.csv.manifest.json`), 'utf8'));
     expect(sidecar).toMatchObject({ bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), rowCount: 3000 });
+  });
+
+  test('a file that appears under the final name after the check is never replaced: the rename refuses, put says exists', async () => {
+    // The window a writer that lost its lease would race through: its check passed, then another writer committed.
+    const sink = new SftpSink(sftpTarget() as Extract<DeliveryTarget, { kind: 'sftp' }>, silentLogger);
+    const dir = join(sshd.drop, 'race');
+    const final = join(dir, 'day.csv');
+    try {
+      const put = await sink.put(
+        final,
+        [Buffer.from('late writer\n')],
+        async () => writeFileSync(final, 'first writer\n'),
+        new AbortController().signal,
+      );
+      expect(put).toBe('exists');
+      expect(readFileSync(final, 'utf8')).toBe('first writer\n');
+      expect(files(dir)).toEqual(['day.csv']);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  test('PGP over SFTP: the .pgp file decrypts with gpg to exactly the ?through= bytes; the sidecar hashes the plaintext', async () => {
+    const recipient = makeGpgRecipient();
+    try {
+      const target = sftpTarget({
+        name: 'onprem',
+        path: `${sshd.drop}/pgp/{date}.{from}-{through}.csv`,
+        encryption: { kind: 'pgp', recipientKeyFile: recipient.publicKeyFile },
+      });
+      ({ s, app } = await deliveryServices([target]));
+      const DATE = '2026-07-07';
+      await seedDay(s, DATE, 200);
+      await s.exportTable.close(DATE, new Date());
+      expect((await s.deliveries.runDue()).map((r) => [r.outcome, r.record.lastError])).toEqual([['delivered', undefined]]);
+      const name = `${DATE}.1-200.csv.pgp`;
+      expect(files(join(sshd.drop, 'pgp'))).toEqual([name, `${name}.manifest.json`]);
+      const pulled = await pull(app, DATE, 'through=200');
+      expect(recipient.decrypt(readFileSync(join(sshd.drop, 'pgp', name))).equals(pulled.bytes)).toBe(true);
+      expect(JSON.parse(readFileSync(join(sshd.drop, 'pgp', `${name}.manifest.json`), 'utf8'))).toMatchObject({
+        encryption: 'pgp',
+        sha256: createHash('sha256').update(pulled.bytes).digest('hex'),
+        etag: pulled.etag,
+      });
+    } finally {
+      recipient.remove();
+    }
   });
 });
