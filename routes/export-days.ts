@@ -2,6 +2,7 @@ import { Router, type RequestHandler } from 'express';
 import type { RouteKey } from '../src/auth/route-roles';
 import { AppError } from '../src/http/app-error';
 import type { AcknowledgementService } from '../src/export/acknowledgements';
+import type { DayCloser } from '../src/export/day-closer';
 import type { ExportTable } from '../src/export/export-table';
 import { dayListView, dayRangeProblem, manifestView } from '../src/export/export-view';
 import { emptyManifest } from '../src/export/manifest';
@@ -10,8 +11,10 @@ import { calendarDate, calendarDateParam } from './params';
 export interface ExportDaysRouterDeps {
   guard: (k: RouteKey) => RequestHandler;
   validate: RequestHandler[];
-  exportTable: Pick<ExportTable, 'manifest' | 'days' | 'close'>;
+  exportTable: Pick<ExportTable, 'manifest' | 'days'>;
   acknowledgements: Pick<AcknowledgementService, 'acknowledge'>;
+  /** Closing goes through the closer, which tells delivery at once. */
+  dayCloser: Pick<DayCloser, 'closeNow'>;
 }
 
 /** The days behind the files: manifests, the list of days, acknowledgements and closing. */
@@ -44,7 +47,7 @@ export function exportDaysRouter(d: ExportDaysRouterDeps): Router {
 
   r.post('/exports/:date/close', d.guard('POST /exports/{date}/close'), ...d.validate, async (req, res) => {
     const date = calendarDateParam(req);
-    const { manifest, closedNow } = await d.exportTable.close(date, new Date());
+    const { manifest, closedNow } = await d.dayCloser.closeNow(date);
     if (closedNow) req.log.info({ date, closedSeq: manifest.closedSeq }, 'day closed by an admin');
     res.json({ ...manifestView(manifest), closedNow });
   });

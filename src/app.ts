@@ -95,7 +95,7 @@ export function createApp(s: Services, opts: AppOptions = {}): Express {
     }),
   );
   app.use(layoutsRouter({ guard, validate, layouts: s.layouts }));
-  app.use(exportDaysRouter({ guard, validate, exportTable: s.exportTable, acknowledgements: s.acknowledgements }));
+  app.use(exportDaysRouter({ guard, validate, exportTable: s.exportTable, acknowledgements: s.acknowledgements, dayCloser: s.dayCloser }));
   app.use(
     adminRouter({
       guard,

@@ -39,7 +39,7 @@ export async function ackCommand(date: string, o: { through: number }): Promise<
 export async function closeCommand(date: string): Promise<void> {
   const cfg = config({ requireUsers: false });
   await withStorage(cfg, 'close', async ({ services }) => {
-    const { manifest, closedNow } = await services.exportTable.close(date, new Date());
+    const { manifest, closedNow } = await services.dayCloser.closeNow(date);
     printJson({ ...manifestView(manifest), closedNow });
   });
 }

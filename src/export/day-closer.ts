@@ -46,6 +46,13 @@ export class DayCloser extends PeriodicTask {
     }
   }
 
+  /** An admin's early close: the same close, and delivery is told at once as after an automatic one. */
+  async closeNow(date: string, signal?: AbortSignal): ReturnType<ExportTable['close']> {
+    const result = await this.d.exportTable.close(date, new Date(this.clock.now()), signal);
+    if (result.closedNow) this.d.closed?.([date]);
+    return result;
+  }
+
   async closeDue(signal?: AbortSignal): Promise<string[]> {
     const now = new Date(this.clock.now());
     const today = dateInZone(now, this.d.timeZone);

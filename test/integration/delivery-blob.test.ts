@@ -217,3 +217,21 @@ describe('delivery to Azure Blob Storage (Azurite)', () => {
     }
   });
 });
+
+describe('closing and delivery', () => {
+  test("an admin's close (POST /exports/{date}/close) wakes delivery at once; closing it again does not", async () => {
+    const { s, app } = await deliveryServices([blobTarget()]);
+    const day = '2026-05-09';
+    await seedDay(s, day, 2, 'admin-close');
+    const nudge = jest.spyOn(s.deliveries, 'nudge');
+    try {
+      const first = await request(app).post(`/exports/${day}/close`).set('Authorization', basic('admin'));
+      expect(first.body).toMatchObject({ closedNow: true, closedSeq: 2 });
+      expect(nudge).toHaveBeenCalledTimes(1);
+      expect((await request(app).post(`/exports/${day}/close`).set('Authorization', basic('admin'))).body.closedNow).toBe(false);
+      expect(nudge).toHaveBeenCalledTimes(1);
+    } finally {
+      nudge.mockRestore();
+    }
+  });
+});
