@@ -1,4 +1,5 @@
 import { isResultStatus, type ResultStatus } from '../expenses/lifecycle';
+import { isCalendarDate } from '../expenses/dates';
 import { isValidKey } from '../expenses/model';
 import { FORMULA_START } from '../export/csv';
 import { formatMinor, isCurrency, parseAmount } from '../money/money';
@@ -31,6 +32,14 @@ export const MAX_MESSAGE = 500;
 
 // ISO 8601 date-time with a zone (Z or ±hh:mm), or a calendar date alone.
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+
+/** The instant of a status_at, or NaN. Date.parse alone rolls 2026-02-30 over to 2 March and takes 24:00 as the next day. */
+function instantOf(value: string): number {
+  const m = ISO_8601.exec(value);
+  if (!m || !isCalendarDate(value.slice(0, 10))) return NaN;
+  if (m[1] !== undefined && Number(value.slice(11, 13)) > 23) return NaN;
+  return Date.parse(value);
+}
 const CONTROL = /\p{Cc}/u;
 
 /** One line's cells by column, as given: CSV cells are strings; JSON values may be numbers (an amount) or missing. */
@@ -62,7 +71,7 @@ export function parseResultLine(raw: ResultCells, line: number): ParsedLine {
   if (!isCurrency(cells.currency!)) return bad('currency: must be an ISO 4217 code');
   const amount = parseAmount(cells.amount, cells.currency!);
   if (!amount.ok) return bad(`amount: ${amount.reason}`);
-  const statusAtMs = ISO_8601.test(cells.status_at!) ? Date.parse(cells.status_at!) : NaN;
+  const statusAtMs = instantOf(cells.status_at!);
   if (!Number.isFinite(statusAtMs)) return bad('status_at: must be an ISO 8601 date or date-time with a zone, e.g. 2026-11-30T17:05:00Z');
   if (cells.reference!.length > MAX_REFERENCE) return bad(`reference: at most ${MAX_REFERENCE} characters`);
   if (cells.message!.length > MAX_MESSAGE) return bad(`message: at most ${MAX_MESSAGE} characters`);

@@ -109,11 +109,17 @@ describe('parseResultLine: every line rule', () => {
   });
 });
 
-describe('parseResultLine: known defect', () => {
-  // Date.parse rolls 2026-02-30 over to 2026-03-02, so an impossible status_at is taken as another day.
-  // Left as it is (this pass changes no behaviour); reported. When fixed, this test fails: make it a rule above.
-  test.failing('a status_at on a date that does not exist is refused', () => {
-    expect(line({ status_at: '2026-02-30T10:00:00Z' }).ok).toBe(false);
+describe('parseResultLine: status_at names a real moment', () => {
+  // Date.parse alone rolls 2026-02-30 over to 2026-03-02, so an impossible status_at would be taken as another day.
+  test.each(['2026-02-30T10:00:00Z', '2026-02-29', '2025-04-31T00:00:00+02:00', '2026-01-01T24:00:00Z', '2026-01-01T23:60:00Z'])(
+    'a status_at that names no real moment (%s) is refused, not rolled over',
+    (statusAt) => {
+      expect(line({ status_at: statusAt })).toMatchObject({ ok: false, message: expect.stringMatching(/^status_at:/) });
+    },
+  );
+
+  test.each(['2028-02-29', '2026-12-31T23:59:59.999Z', '2026-06-30T00:00+05:30'])('a real one (%s) is taken', (statusAt) => {
+    expect(line({ status_at: statusAt }).ok).toBe(true);
   });
 });
 
