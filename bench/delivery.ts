@@ -13,6 +13,7 @@ import { builtInLayouts } from '../src/layouts/registry';
 import { sinkFactory } from '../src/delivery-wiring';
 import { SFTP_USER, sftpTargetOn, startSshd } from '../harness/sshd-process';
 import { DATE, type ExportFixture } from './export-fixture';
+import { deliveryMemory } from './delivery-memory';
 import { BENCH_STORAGE_TIMEOUT_MS, benchExportTable, median, timed, type BenchContext } from './support';
 
 export interface DeliveryBenchResult {
@@ -28,8 +29,9 @@ export interface DeliveryBenchResult {
   sftp_ratio: number;
   /** Information: one delivery straight from the table (read, CSV, hash, upload, sidecar). */
   blob_from_table_s: number;
-  /** Bench process RSS, peak over the start, during deliveries from the table. */
-  rss_growth_mb: number;
+  /** A `serve` process's RSS, peak over its settled baseline, while it redelivers the closed day (delivery-memory.ts). */
+  server_rss_growth_mb: number;
+  server_rows: number;
 }
 
 const CHUNK = 64 * 1024;
@@ -134,16 +136,10 @@ export async function benchDelivery(ctx: BenchContext, fixture: ExportFixture): 
         `delivery: round ${i + 1}/${rounds}: blob ${t.blob[i].toFixed(3)} s (raw ${t.rawBlob[i].toFixed(3)}), sftp ${t.sftp[i].toFixed(3)} s (raw ${t.rawSftp[i].toFixed(3)})`,
       );
     }
-    const rss0 = process.memoryUsage().rss;
-    let peak = rss0;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     const fromTable = deliverer(v1);
     const e2e: number[] = [];
-    try {
-      for (let i = 0; i < (ctx.quick ? 1 : 3); i++) e2e.push((await timed(() => deliver(fromTable, 'blob'))).seconds);
-    } finally {
-      clearInterval(sampler);
-    }
+    for (let i = 0; i < (ctx.quick ? 1 : 3); i++) e2e.push((await timed(() => deliver(fromTable, 'blob'))).seconds);
+    const serverMemory = await deliveryMemory(ctx, fixture, ctx.quick ? 1 : 3);
     return {
       bytes: bytes.length,
       blob_s: median(t.blob),
@@ -153,7 +149,8 @@ export async function benchDelivery(ctx: BenchContext, fixture: ExportFixture): 
       raw_sftp_s: median(t.rawSftp),
       sftp_ratio: median(t.rawSftp.map((raw, i) => raw / t.sftp[i])),
       blob_from_table_s: median(e2e),
-      rss_growth_mb: (peak - rss0) / 2 ** 20,
+      server_rss_growth_mb: serverMemory.growth_mb,
+      server_rows: serverMemory.rows,
     };
   } finally {
     await sshd.stop();

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TokenCredential } from '@azure/core-auth';
 import type { Config, CrashPoint } from './config';
-import { crashAround } from './faults';
+import { crashAround, crashHook } from './faults';
 import type { ExportTable } from './export/export-table';
 import type { Metrics } from './observability/metrics';
 import type { StorageClients } from './storage/clients';
@@ -14,7 +14,7 @@ import { blobContainer, BlobSink } from './delivery/blob-sink';
 import { Deliverer, type DeliveryOutcome } from './delivery/deliverer';
 import { DeliveryTask } from './delivery/delivery-task';
 import type { FileSource } from './delivery/file-source';
-import { DeliveryLedger, type StoredDelivery } from './delivery/ledger';
+import { DeliveryLedger } from './delivery/ledger';
 import { SftpSink } from './delivery/sftp-sink';
 import type { Sink } from './delivery/sink';
 import type { DeliveryTarget } from './delivery/targets';
@@ -117,16 +117,13 @@ export function createDelivery(
     }
   };
 
-  const ledger = crashAround(new DeliveryLedger(clients.deliveries, timeoutMs), 'update', 'after', 'delivery-before-commit', at, (r) => {
-    const rec = (r as StoredDelivery | undefined)?.record;
-    return rec?.state === 'delivering' && rec.committingSha256 !== undefined;
-  });
+  const ledger = new DeliveryLedger(clients.deliveries, timeoutMs);
   const sinks = sinkFactory(clients, log);
   const deliverer = new Deliverer({
     ledger,
     source,
     // The first file a sink creates is the data file (its sidecar comes after).
-    sinkFor: (t) => crashAround(sinks(t), 'put', 'after', 'delivery-after-commit', at, (r) => r === 'created'),
+    sinkFor: (t) => crashAround(crashBeforeCommit(sinks(t), at), 'put', 'after', 'delivery-after-commit', at, (r) => r === 'created'),
     targets,
     instance: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     leaseMs: config.DELIVERY_LEASE_MS,
@@ -162,4 +159,24 @@ export function createDelivery(
     counted: (endpoint, outcome) => metrics.webhookAttempts.inc({ endpoint, outcome }),
   });
   return { ledger, deliveries: task, outbox, webhookSender, emit };
+}
+
+/** FAULT_CRASH_AT=delivery-before-commit: killed with the data file whole but not yet visible (its beforeCommit done, the commit not sent). */
+function crashBeforeCommit(sink: Sink, at: CrashPoint | undefined): Sink {
+  if (at !== 'delivery-before-commit') return sink;
+  const crash = crashHook(at);
+  let first = true; // the data file; its sidecar comes after it
+  return {
+    put(path, body, beforeCommit, signal) {
+      const data = first;
+      first = false;
+      const fenced = async () => {
+        await beforeCommit();
+        crash(at);
+      };
+      return sink.put(path, body, data ? fenced : beforeCommit, signal);
+    },
+    sha256Of: (path, signal) => sink.sha256Of(path, signal),
+    close: () => sink.close(),
+  };
 }

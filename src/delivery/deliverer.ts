@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FileSource } from './file-source';
 import { LayoutRefusedError, UnknownLayoutError } from '../layouts/errors';
 import type { DeliveryLedger, DeliveryRecord, StoredDelivery } from './ledger';
-import { deliveryPath, retryDelayMs, sidecarJson, sidecarPath } from './naming';
-import { encryptStream, readRecipientKey } from './pgp';
-import { DeliveryError, PermanentDeliveryError, type Sink } from './sink';
+import { retryDelayMs } from './naming';
+import { deliverFile } from './deliver-file';
+import { PermanentDeliveryError, type Sink } from './sink';
 import type { DeliveryTarget } from './targets';
 
 export interface DeliveryOutcome {
@@ -43,9 +42,10 @@ class LeaseLost extends Error {}
  * One attempt at one delivery: claim it in the ledger (If-Match), read the
  * file from the source, hash it, encrypt it if the target says so, put it
  * under its final name atomically, then its sidecar, then record the end.
- * The plaintext hash goes into the ledger just before the file is made
- * visible, so that a resumed attempt that finds a file there knows whether
- * it is its own.
+ * For an encrypted file, the plaintext hash goes into the ledger just
+ * before the file is made visible, so that a resumed attempt that finds a
+ * file there knows whether it is its own; a plain file is compared with
+ * the bytes it should hold.
  */
 export class Deliverer {
   private readonly now: () => Date;
@@ -74,10 +74,11 @@ export class Deliverer {
       redelivery: r.redelivery,
       attempt: r.attempts,
     };
-    await this.d.ledger.recordAttempt(
-      { ...attemptBase, instance: this.d.instance, startedAt: startedAt.toISOString(), outcome: 'running' },
-      signal,
-    );
+    // The attempt's own record goes beside the work, not before it: it is history, and the delivery
+    // record's lease is what keeps others off. It is settled before the attempt's end overwrites it.
+    const running = this.d.ledger
+      .recordAttempt({ ...attemptBase, instance: this.d.instance, startedAt: startedAt.toISOString(), outcome: 'running' }, signal)
+      .catch((err: unknown) => this.d.logger.warn({ err }, 'delivery attempt record not written'));
 
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
@@ -105,7 +106,7 @@ export class Deliverer {
     const sink = target ? this.d.sinkFor(target) : undefined;
     try {
       if (!target || !sink) throw new PermanentDeliveryError('unknown_target', `target "${r.target}" is not configured`);
-      const done = await this.deliver(target, sink, held.record, write, controller.signal);
+      const done = await deliverFile(this.d.source, target, sink, held.record, write, running, controller.signal);
       clearInterval(renew);
       const finished: DeliveryRecord = {
         ...held.record,
@@ -118,17 +119,20 @@ export class Deliverer {
         lastError: undefined,
         errorCode: undefined,
       };
-      await write(finished);
-      await this.d.ledger
-        .recordAttempt({
-          ...attemptBase,
-          ...done,
-          instance: this.d.instance,
-          startedAt: startedAt.toISOString(),
-          endedAt: finished.deliveredAt,
-          outcome: 'delivered',
-        })
-        .catch((err: unknown) => this.d.logger.warn({ err }, 'delivery attempt record not written'));
+      // The file is there: its attempt record says so even if the lease was lost just now (whoever took over finds it).
+      const recorded = running.then(() =>
+        this.d.ledger
+          .recordAttempt({
+            ...attemptBase,
+            ...done,
+            instance: this.d.instance,
+            startedAt: startedAt.toISOString(),
+            endedAt: finished.deliveredAt,
+            outcome: 'delivered',
+          })
+          .catch((err: unknown) => this.d.logger.warn({ err }, 'delivery attempt record not written')),
+      );
+      await Promise.all([write(finished), recorded]);
       this.d.logger.info({ target: r.target, date: r.date, after: r.after, through: r.through, path: done.path }, 'file delivered');
       return this.report({ outcome: 'delivered', record: finished });
     } catch (err) {
@@ -155,6 +159,7 @@ export class Deliverer {
         { target: r.target, date: r.date, after: r.after, through: r.through, attempt: r.attempts, errorCode, err: message },
         giveUp ? 'delivery failed; giving up' : 'delivery attempt failed; will retry',
       );
+      await running;
       try {
         await chain; // a renewal in flight moves the ETag first
         await this.d.ledger.update(next, held.etag);
@@ -185,86 +190,5 @@ export class Deliverer {
       this.d.logger.warn({ err }, 'delivery observer failed');
     }
     return o;
-  }
-
-  private async deliver(
-    target: DeliveryTarget,
-    sink: Sink,
-    r: DeliveryRecord,
-    write: (next: DeliveryRecord) => Promise<void>,
-    signal: AbortSignal,
-  ): Promise<Pick<DeliveryRecord, 'path' | 'fileEtag' | 'bytes' | 'sha256'>> {
-    const file = await this.d.source(r.date, { after: r.after, through: r.through }, target.layout, signal);
-    if (file.snapshot.after !== r.after || file.snapshot.through !== r.through)
-      throw new DeliveryError(
-        'range_mismatch',
-        `source gave rows ${file.snapshot.after}..${file.snapshot.through}, not ${r.after}..${r.through}`,
-      );
-    const encrypted = target.encryption.kind === 'pgp';
-    const prior = r.committingSha256;
-    const path = deliveryPath(target.path, { ...r, layout: target.layout, encrypted });
-    const key = target.encryption.kind === 'pgp' ? await readRecipientKey(target.encryption.recipientKeyFile) : undefined;
-
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let complete = false;
-    async function* tapped(): AsyncGenerator<Uint8Array> {
-      for await (const chunk of file.body()) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        yield chunk;
-      }
-      complete = true;
-    }
-    let sha256 = '';
-    const body = key ? await encryptStream(tapped(), key) : tapped();
-    const put = await sink.put(
-      path,
-      body,
-      async () => {
-        if (!complete) throw new DeliveryError('incomplete', 'the body ended early');
-        sha256 = hash.digest('hex');
-        r = { ...r, path, fileEtag: file.etag, committingSha256: sha256 };
-        await write(r);
-      },
-      signal,
-    );
-    if (put === 'exists') {
-      if (!sha256) {
-        const h = createHash('sha256');
-        bytes = 0;
-        for await (const chunk of file.body()) {
-          h.update(chunk);
-          bytes += chunk.length;
-        }
-        sha256 = h.digest('hex');
-      }
-      // Ours: the same bytes (which we can read back unless encrypted), or, encrypted, the file an earlier attempt
-      // was about to make visible (the hash it recorded first). Not this attempt's own record: it was just written.
-      const ours = encrypted ? prior === sha256 : (await sink.sha256Of(path, signal)) === sha256;
-      if (!ours) throw new PermanentDeliveryError('existing_file_differs', `${path} exists with other bytes; it is left as it is`);
-    }
-    const sidecar = Buffer.from(
-      sidecarJson({
-        date: r.date,
-        layout: target.layout,
-        after: r.after,
-        through: r.through,
-        rowCount: file.rowCount,
-        totals: file.totals,
-        sha256,
-        bytes,
-        etag: file.etag,
-        encrypted,
-        file: path,
-      }),
-    );
-    const sidecarName = sidecarPath(path);
-    if ((await sink.put(sidecarName, [sidecar], async () => undefined, signal)) === 'exists') {
-      const want = createHash('sha256').update(sidecar).digest('hex');
-      if ((await sink.sha256Of(sidecarName, signal)) !== want)
-        throw new PermanentDeliveryError('existing_file_differs', `${sidecarName} exists with other bytes; it is left as it is`);
-    }
-    return { path, fileEtag: file.etag, bytes, sha256 };
   }
 }
