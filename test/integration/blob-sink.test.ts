@@ -11,11 +11,13 @@ describe('BlobSink on Azurite', () => {
   const c = container({ container: `sink-${randomBytes(4).toString('hex')}` });
   const signal = new AbortController().signal;
   const chunks = (n: number, size: number) => Array.from({ length: n }, (_, i) => Buffer.alloc(size, 97 + (i % 26)));
-
-  test.each([
+  /** The two ways a file is made visible with a 1 KiB block: [name, chunks, chunk size]. */
+  const WAYS: Array<[string, number, number]> = [
     ['one Put Blob (below one block)', 1, 100],
     ['staged blocks and a commit (ten blocks)', 10, 1024],
-  ])('%s: nothing visible until after beforeCommit, then exactly the bytes', async (_name, n, size) => {
+  ];
+
+  test.each(WAYS)('%s: nothing visible until after beforeCommit, then exactly the bytes', async (_name, n, size) => {
     const sink = new BlobSink(c, 1024);
     const path = `whole/${n}.csv`;
     const body = chunks(n, size);
@@ -26,10 +28,7 @@ describe('BlobSink on Azurite', () => {
     expect((await blobBytes(c, path)).equals(Buffer.concat(body))).toBe(true);
   });
 
-  test.each([
-    ['one Put Blob', 1, 100],
-    ['staged blocks', 10, 1024],
-  ])('%s over a file already there: exists, and the file is left as it was', async (_name, n, size) => {
+  test.each(WAYS)('%s over a file already there: exists, and the file is left as it was', async (_name, n, size) => {
     const sink = new BlobSink(c, 1024);
     const path = `taken/${n}.csv`;
     await sink.put(path, [Buffer.from('first writer')], async () => undefined, signal);
@@ -37,10 +36,7 @@ describe('BlobSink on Azurite', () => {
     expect((await blobBytes(c, path)).toString()).toBe('first writer');
   });
 
-  test.each([
-    ['one Put Blob', 1, 100],
-    ['staged blocks', 10, 1024],
-  ])('%s: a beforeCommit that fails (a lost lease) leaves nothing under the name', async (_name, n, size) => {
+  test.each(WAYS)('%s: a beforeCommit that fails (a lost lease) leaves nothing under the name', async (_name, n, size) => {
     const sink = new BlobSink(c, 1024);
     const path = `refused/${n}.csv`;
     const lost = async () => {
