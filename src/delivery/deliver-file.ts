@@ -18,8 +18,6 @@ export async function deliverFile(
   sink: Sink,
   r: DeliveryRecord,
   write: (next: DeliveryRecord) => Promise<void>,
-  /** Awaited before the file is made visible (the attempt's own record is written by then). */
-  ready: Promise<unknown>,
   signal: AbortSignal,
 ): Promise<Pick<DeliveryRecord, 'path' | 'fileEtag' | 'bytes' | 'sha256'>> {
   const file = await source(r.date, { after: r.after, through: r.through }, target.layout, signal);
@@ -51,7 +49,6 @@ export async function deliverFile(
     body,
     async () => {
       if (!complete) throw new DeliveryError('incomplete', 'the body ended early');
-      await ready;
       sha256 = hash.digest('hex');
       // Only ciphertext needs the note: it differs on every attempt and cannot be read back, so a resumed
       // attempt that finds a file knows it is ours by this hash alone. Plaintext is the same bytes for

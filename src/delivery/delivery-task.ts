@@ -4,7 +4,7 @@ import { dateInZone, dateMinusDays } from '../expenses/dates';
 import type { ExportTable } from '../export/export-table';
 import type { Manifest } from '../export/manifest';
 import { mapLimit } from '../map-limit';
-import { isDue, type Deliverer } from './deliverer';
+import { isDue, type Deliverer, type DeliveryOutcome } from './deliverer';
 import type { DeliveryLedger, DeliveryRecord, DeliveryState, StoredDelivery } from './ledger';
 import type { DeliveryTarget } from './targets';
 
@@ -63,21 +63,27 @@ export class DeliveryTask extends PeriodicTask {
     await this.d.observe?.days?.(closed).catch((err: unknown) => this.d.logger.warn({ err }, 'day events not recorded; next run retries'));
     if (this.d.targets.length === 0) return [];
     const existing = await this.d.ledger.list({ from, to }, signal);
-    const planned = await this.plan(closed, existing, signal);
-    const all = [...existing, ...planned];
     const failed: Record<string, number> = Object.fromEntries(this.d.targets.map((t) => [t.name, 0]));
-    for (const s of all) if (s.record.state === 'failed' && s.record.target in failed) failed[s.record.target]++;
+    for (const s of existing) if (s.record.state === 'failed' && s.record.target in failed) failed[s.record.target]++;
     this.d.observe?.failed?.(failed);
     const now = this.now();
-    const due = all.filter((s) => isDue(s.record, now) && this.d.targets.some((t) => t.name === s.record.target));
+    const due = existing.filter((s) => isDue(s.record, now) && this.d.targets.some((t) => t.name === s.record.target));
     const ctl = signal ?? new AbortController().signal;
-    const results = await mapLimit(due, this.d.concurrency ?? 2, (s) => this.d.deliverer.attempt(s, ctl));
+    const work: Array<() => Promise<DeliveryOutcome>> = [
+      ...due.map((s) => () => this.d.deliverer.attempt(s, ctl)),
+      ...this.missing(closed, existing).map((r) => async () => {
+        const { created, outcome } = await this.d.deliverer.deliverNew(r, ctl);
+        if (created) this.d.logger.info({ target: r.target, date: r.date, after: r.after, through: r.through }, 'delivery planned');
+        return outcome;
+      }),
+    ];
+    const results = await mapLimit(work, this.d.concurrency ?? 2, (run) => run());
     return results.filter((r) => r.outcome !== 'lost-lease');
   }
 
-  /** The next file of each (closed day, target), where one is missing. */
-  private async plan(closed: readonly Manifest[], existing: readonly StoredDelivery[], signal?: AbortSignal): Promise<StoredDelivery[]> {
-    const out: StoredDelivery[] = [];
+  /** The next file of each (closed day, target), where one is missing: planned and claimed as it starts. */
+  private missing(closed: readonly Manifest[], existing: readonly StoredDelivery[]): DeliveryRecord[] {
+    const out: DeliveryRecord[] = [];
     for (const m of closed) {
       for (const t of this.d.targets) {
         const chain = existing.filter((s) => s.record.date === m.date && s.record.target === t.name && s.record.redelivery === 0);
@@ -86,23 +92,17 @@ export class DeliveryTask extends PeriodicTask {
         // The first file: rows 1..closedSeq. Then rows after the last file, when more have landed.
         const next = through < 0 ? { after: 0, through: m.closedSeq! } : m.seq > through ? { after: through, through: m.seq } : undefined;
         if (!next) continue;
-        const { stored, created } = await this.d.ledger.plan(
-          {
-            target: t.name,
-            date: m.date,
-            layout: t.layout,
-            ...next,
-            redelivery: 0,
-            state: 'pending',
-            attempts: 0,
-            createdAt: this.now().toISOString(),
-            closedAt: next.after === 0 ? m.closedAt : undefined,
-          },
-          signal,
-        );
-        if (created)
-          this.d.logger.info({ target: t.name, date: m.date, after: next.after, through: stored.record.through }, 'delivery planned');
-        out.push(stored);
+        out.push({
+          target: t.name,
+          date: m.date,
+          layout: t.layout,
+          ...next,
+          redelivery: 0,
+          state: 'pending',
+          attempts: 0,
+          createdAt: this.now().toISOString(),
+          closedAt: next.after === 0 ? m.closedAt : undefined,
+        });
       }
     }
     return out;

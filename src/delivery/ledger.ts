@@ -89,10 +89,26 @@ export class DeliveryLedger {
     return withDeadline(this.timeoutMs, signal, fn);
   }
 
-  /** Creates the delivery unless it exists; either way returns what is stored (the first writer's range wins). */
-  async plan(r: DeliveryRecord, signal?: AbortSignal): Promise<{ stored: StoredDelivery; created: boolean }> {
+  /**
+   * Creates the delivery unless it exists; either way returns what is stored (the first writer's range
+   * wins). With `attempt`, the delivery is created already claimed, its first attempt's record beside it
+   * in the same transaction.
+   */
+  async plan(r: DeliveryRecord, signal?: AbortSignal, attempt?: AttemptRecord): Promise<{ stored: StoredDelivery; created: boolean }> {
     const entity: Entity = { ...r, partitionKey: r.date, rowKey: deliveryKey(r.target, r.after, r.redelivery), kind: 'delivery' };
     try {
+      if (attempt) {
+        const res = await this.call(signal, (abortSignal) =>
+          this.table.submitTransaction(
+            [
+              ['create', stripUndefined(entity) as Entity & Record<string, unknown>],
+              ['upsert', attemptEntity(attempt), 'Replace'],
+            ],
+            { abortSignal },
+          ),
+        );
+        return { stored: { record: r, etag: res.subResponses[0].etag! }, created: true };
+      }
       const res = await this.call(signal, (abortSignal) => this.table.createEntity(stripUndefined(entity), { abortSignal }));
       return { stored: { record: r, etag: res.etag! }, created: true };
     } catch (err) {
@@ -115,10 +131,26 @@ export class DeliveryLedger {
     }
   }
 
-  /** Replaces a delivery if nobody moved it since `etag`; undefined when someone did (412). */
-  async update(r: DeliveryRecord, etag: string, signal?: AbortSignal): Promise<StoredDelivery | undefined> {
+  /**
+   * Replaces a delivery if nobody moved it since `etag`; undefined when someone did (412). With `attempt`,
+   * the attempt's record is written in the same entity-group transaction (both live in the day's
+   * partition): the history and the state move together, in one round trip, or neither does.
+   */
+  async update(r: DeliveryRecord, etag: string, signal?: AbortSignal, attempt?: AttemptRecord): Promise<StoredDelivery | undefined> {
     const entity: Entity = { ...r, partitionKey: r.date, rowKey: deliveryKey(r.target, r.after, r.redelivery), kind: 'delivery' };
     try {
+      if (attempt) {
+        const res = await this.call(signal, (abortSignal) =>
+          this.table.submitTransaction(
+            [
+              ['update', stripUndefined(entity) as Entity & Record<string, unknown>, 'Replace', { etag }],
+              ['upsert', attemptEntity(attempt), 'Replace'],
+            ],
+            { abortSignal },
+          ),
+        );
+        return { record: r, etag: res.subResponses[0].etag! };
+      }
       const res = await this.call(signal, (abortSignal) =>
         this.table.updateEntity(stripUndefined(entity), 'Replace', { etag, abortSignal }),
       );
@@ -143,14 +175,9 @@ export class DeliveryLedger {
     return out;
   }
 
+  /** An attempt's record on its own: when the delivery's own update could not carry it (the lease was lost). */
   async recordAttempt(a: AttemptRecord, signal?: AbortSignal): Promise<void> {
-    await this.call(signal, (abortSignal) =>
-      this.table.upsertEntity(
-        stripUndefined({ ...a, partitionKey: a.date, rowKey: attemptKey(a, a.attempt), kind: 'attempt' }),
-        'Replace',
-        { abortSignal },
-      ),
-    );
+    await this.call(signal, (abortSignal) => this.table.upsertEntity(attemptEntity(a), 'Replace', { abortSignal }));
   }
 
   /** The attempts of one delivery, oldest first. */
@@ -177,6 +204,9 @@ export class DeliveryLedger {
     return out;
   }
 }
+
+const attemptEntity = (a: AttemptRecord) =>
+  stripUndefined({ ...a, partitionKey: a.date, rowKey: attemptKey(a, a.attempt), kind: 'attempt' });
 
 function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;

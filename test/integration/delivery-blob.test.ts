@@ -129,6 +129,45 @@ describe('delivery to Azure Blob Storage (Azurite)', () => {
     expect(await s.deliveries.list({ date: DAY })).toHaveLength(1);
   });
 
+  test('a ledger update on a moved ETag writes nothing: not the state, not the attempt it carries', async () => {
+    // A target no instance delivers to, so that no run here picks this entity up.
+    const record = {
+      target: 'elsewhere',
+      date: '2026-05-08',
+      layout: 'v1',
+      after: 0,
+      through: 3,
+      redelivery: 0,
+      state: 'pending' as const,
+      attempts: 0,
+      createdAt: new Date().toISOString(),
+    };
+    const { stored } = await s.deliveryLedger.plan(record);
+    const attempt = (instance: string) => ({
+      ...record,
+      attempt: 1,
+      instance,
+      startedAt: new Date().toISOString(),
+      outcome: 'running' as const,
+    });
+    const won = await s.deliveryLedger.update(
+      { ...record, state: 'delivering', attempts: 1, leaseOwner: 'a' },
+      stored.etag,
+      undefined,
+      attempt('a'),
+    );
+    expect(won?.record.leaseOwner).toBe('a');
+    const lost = await s.deliveryLedger.update(
+      { ...record, state: 'delivering', attempts: 1, leaseOwner: 'b' },
+      stored.etag,
+      undefined,
+      attempt('b'),
+    );
+    expect(lost).toBeUndefined();
+    expect((await s.deliveryLedger.get(record.date, 'elsewhere', 0, 0))?.record.leaseOwner).toBe('a');
+    expect((await s.deliveryLedger.attempts(record)).map((a) => a.instance)).toEqual(['a']);
+  });
+
   test('GET /deliveries lists the ledger, filtered by day, target and state', async () => {
     const res = await request(app).get(`/deliveries?date=${DATE}&target=blob&state=delivered`).set('Authorization', basic('exporter'));
     expect(res.status).toBe(200);
