@@ -20,8 +20,11 @@ process.once('exit', () => {
 });
 
 /** BENCH_CPU_PROF_DIR=dir: each server writes a V8 CPU profile there on exit (open in Chrome DevTools). */
-const profileArgs = (): string[] =>
-  process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+// BENCH_NODE_ARGS (space-separated V8/node flags for the servers) is for finding where memory goes, never for BENCHMARKS.md.
+const profileArgs = (): string[] => [
+  ...(process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : []),
+  ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+];
 
 /**
  * `expense-export serve` as operators run it, in its own process, so its
