@@ -41,6 +41,7 @@ export interface DeliveryBenchResult {
   /** A `serve` process's RSS, peak over its settled baseline, while it redelivers the closed day (delivery-memory.ts). */
   server_rss_growth_mb: number;
   server_rows: number;
+  server_files: number;
 }
 
 const CHUNK = 64 * 1024;
@@ -174,6 +175,7 @@ export async function benchDelivery(ctx: BenchContext, fixture: ExportFixture): 
       blob_from_table_s: median(e2e),
       server_rss_growth_mb: serverMemory.growth_mb,
       server_rows: serverMemory.rows,
+      server_files: serverMemory.files,
     };
   } finally {
     await sshd.stop();

@@ -87,6 +87,7 @@ export function rounded(r: BenchResults): BenchResults {
         blob_from_table_s: round(r.delivery.blob_from_table_s, 3),
         server_rss_growth_mb: round(r.delivery.server_rss_growth_mb, 1),
         server_rows: r.delivery.server_rows,
+        server_files: r.delivery.server_files,
       },
     }),
     ...(r.lag && { lag: { p50_ms: round(r.lag.p50_ms), p99_ms: round(r.lag.p99_ms) } }),
@@ -199,7 +200,7 @@ export function table(r: BenchResults, x: ReportExtras): string {
       ['delivery.sftp_ratio', fmt(d.sftp_ratio, 3), '≥ 0.80', d.sftp_ratio >= 0.8],
       ['delivery: straight from the table (read, CSV, hash, upload, sidecar; information)', `${fmt(d.blob_from_table_s, 3)} s`, ''],
       [
-        `delivery.server_rss_growth_mb (a serve process redelivering a closed day of ${fmt(d.server_rows)} rows, peak over settled)`,
+        `delivery.server_rss_growth_mb (a serve process redelivering a closed day of ${fmt(d.server_rows)} rows in ${d.server_files} file(s), one at a time, peak over settled)`,
         `${fmt(d.server_rss_growth_mb, 1)} MB`,
         '≤ 30 MB',
         d.server_rss_growth_mb <= 30,

@@ -28,6 +28,7 @@ export type DeliveryConfig = Pick<
   | 'DELIVERY_MAX_ATTEMPTS'
   | 'DELIVERY_RETRY_BASE_MS'
   | 'DELIVERY_LEASE_MS'
+  | 'DELIVERY_CONCURRENCY'
   | 'WEBHOOK_INTERVAL_MS'
   | 'WEBHOOK_TIMEOUT_MS'
   | 'WEBHOOK_MAX_ATTEMPTS'
@@ -141,6 +142,7 @@ export function createDelivery(
     timeZone: config.EXPORT_TIMEZONE,
     lookbackDays: config.DELIVERY_LOOKBACK_DAYS,
     intervalMs: config.DELIVERY_INTERVAL_MS,
+    concurrency: config.DELIVERY_CONCURRENCY,
     logger: log,
     observe: {
       days: (closed) => dayEvents.observe(closed),

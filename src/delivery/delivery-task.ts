@@ -17,7 +17,10 @@ export interface DeliveryServiceDeps {
   lookbackDays: number;
   intervalMs: number;
   logger: Logger;
-  /** Deliveries run at once (each streams one file). */
+  /**
+   * Files delivered at once (each streams one). One by default: a delivery's memory is flat whatever the
+   * file's size, but two at once cost the heap far more than twice one (BENCHMARKS.md, delivery memory).
+   */
   concurrency?: number;
   /** Each run's closed days (the webhooks' day events) and the failed count per target (the gauge). */
   observe?: { days?: (closed: readonly Manifest[]) => Promise<void>; failed?: (byTarget: Record<string, number>) => void };
@@ -77,7 +80,7 @@ export class DeliveryTask extends PeriodicTask {
         return outcome;
       }),
     ];
-    const results = await mapLimit(work, this.d.concurrency ?? 2, (run) => run());
+    const results = await mapLimit(work, this.d.concurrency ?? 1, (run) => run());
     return results.filter((r) => r.outcome !== 'lost-lease');
   }
 
