@@ -122,7 +122,7 @@ export async function openNamedFile(named: NamedLayoutFile, opts: LayoutFileOpti
 async function countRecords(named: NamedLayoutFile, signal?: AbortSignal): Promise<number> {
   let n = 0;
   try {
-    for await (const page of named.snapshot.pages(signal)) n += named.layout.renderer.page(page, named.snapshot.date, false).records;
+    for await (const page of named.snapshot.pages(signal)) n += named.layout.renderer.count(page, named.snapshot.date);
   } catch (err) {
     if (err instanceof ValueTooWideError)
       throw new LayoutRefusedError(

@@ -85,15 +85,39 @@ export class LayoutRenderer {
     return { bytes: this.charset.encode(text, first), records: records.length, transliterated };
   }
 
+  /**
+   * How many records `page` would make of these rows, and whether it would refuse them, without making
+   * them: the read before the headers (item grain, fixed width) runs at storage speed with no client to
+   * pace it, and building every line only to count it is what its memory went on. A delimited layout
+   * cannot refuse a value, so it only counts; fixed width computes each cell and checks its width.
+   */
+  count(rows: readonly FileRecord[], date: string): number {
+    const fixed = this.layout.kind === 'fixed';
+    const fold = (t: string) => this.charset.fold(t).text;
+    let n = 0;
+    for (const row of rows) {
+      for (const src of sources(row, date, this.layout.grain)) {
+        n++;
+        if (fixed) this.cells.forEach((cell, i) => this.fits(cell(src, fold), i, row.seq));
+      }
+    }
+    return n;
+  }
+
+  private fits(v: string, column: number, seq: number | undefined): void {
+    const { width, header } = this.layout.columns[column] as Required<LayoutColumn>;
+    if (v.length > width) throw new ValueTooWideError(seq, header, width, v.length);
+  }
+
   private lines(records: string[][], seqs: ReadonlyArray<number | undefined>): string {
     if (this.layout.kind === 'delimited') return stringify(records, this.stringifyOptions);
     const cols = this.layout.columns;
     let out = '';
     records.forEach((cells, r) => {
       for (let i = 0; i < cells.length; i++) {
-        const { width, align, pad, header } = cols[i] as Required<LayoutColumn>;
+        const { width, align, pad } = cols[i] as Required<LayoutColumn>;
         const v = cells[i];
-        if (v.length > width) throw new ValueTooWideError(seqs[r], header, width, v.length);
+        this.fits(v, i, seqs[r]);
         const fill = pad.repeat(width - v.length);
         out += align === 'left' ? v + fill : fill + v;
       }

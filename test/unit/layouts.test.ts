@@ -149,6 +149,30 @@ describe('fixed-width-payroll', () => {
     expect(narrow.prepass).toBe(true);
     expect(narrow.renderer.page([rec({ employee: 'Ada' })], '2026-11-23', false).bytes.toString('latin1')).toBe('Ada  \r\n');
     expect(() => narrow.renderer.page([rec({ employee: 'Grace Hopper' })], '2026-11-23', false)).toThrow(ValueTooWideError);
+    // The read before the headers counts without rendering, and refuses the same value the same way.
+    expect(narrow.renderer.count([rec({ employee: 'Ada' })], '2026-11-23')).toBe(1);
+    expect(() => narrow.renderer.count([rec({ seq: 7, employee: 'Grace Hopper' })], '2026-11-23')).toThrow(
+      expect.objectContaining({ name: 'ValueTooWideError', seq: 7, column: 'N', width: 5, length: 12 }),
+    );
+  });
+});
+
+describe('counting records without rendering them (the read before the headers)', () => {
+  test('count(rows) is the records page(rows) makes, in every built-in layout, items and rows without items alike', () => {
+    const items = fc.option(
+      fc.array(fc.tuple(fc.constantFrom('TRAVEL', 'MEALS', ''), fc.bigInt({ min: 1n, max: 10n ** 6n })), { maxLength: 6 }),
+    );
+    fc.assert(
+      fc.property(fc.array(items, { maxLength: 25 }), (rs) => {
+        const rows = rs.map((it, i) =>
+          rec({ seq: i + 1, items: it === null ? undefined : JSON.stringify(it.map(([c, m]) => [c, String(m)])) }),
+        );
+        for (const name of layouts.names()) {
+          const r = get(name).renderer;
+          expect(r.count(rows, '2026-11-23')).toBe(r.page(rows, '2026-11-23', false).records);
+        }
+      }),
+    );
   });
 });
 
