@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { BlobServiceClient, StorageRetryPolicyType, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/core-auth';
 import { statusOf } from '../storage/errors';
@@ -64,11 +65,12 @@ export class BlobSink implements Sink {
     const ids: string[] = [];
     const inFlight = new Set<Promise<void>>();
     let failed: Error | undefined;
-    const stage = (chunk: Buffer) => {
+    // A block's parts go as they came, a stream per try (the SDK may retry), never copied into one buffer.
+    const stage = (block: Buffer[], bytes: number) => {
       const id = Buffer.from(`${token}-${String(ids.length).padStart(8, '0')}`).toString('base64');
       ids.push(id);
       const p: Promise<void> = blob
-        .stageBlock(id, chunk, chunk.length, { abortSignal: signal })
+        .stageBlock(id, () => Readable.from(block), bytes, { abortSignal: signal })
         .then(() => undefined)
         .catch((err: unknown) => {
           failed ??= err instanceof Error ? err : new Error(String(err));
@@ -82,23 +84,23 @@ export class BlobSink implements Sink {
       parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       size += chunk.byteLength;
       if (size >= this.blockBytes) {
-        stage(Buffer.concat(parts, size));
+        stage(parts, size);
         parts = [];
         size = 0;
         while (inFlight.size >= PARALLEL_BLOCKS) await Promise.race(inFlight);
       }
       if (failed) throw failed;
     }
-    const rest = Buffer.concat(parts, size);
     const conditions = { ifNoneMatch: '*' };
     try {
       if (ids.length === 0) {
         // One block's worth (a sidecar, a small day): one Put Blob, as atomic as a commit and a round trip shorter.
         await beforeCommit();
-        await blob.upload(rest, size, { conditions, blobHTTPHeaders: headers, abortSignal: signal });
+        const whole = parts;
+        await blob.upload(() => Readable.from(whole), size, { conditions, blobHTTPHeaders: headers, abortSignal: signal });
         return 'created';
       }
-      if (size > 0) stage(rest);
+      if (size > 0) stage(parts, size);
       // The last blocks and the ledger's note before the commit go together: the note only has to precede the commit.
       await Promise.all([Promise.all(inFlight), beforeCommit()]);
       if (failed) throw failed;
