@@ -70,8 +70,9 @@ export async function deliveryMemory(ctx: BenchContext, fixture: ExportFixture, 
       clearInterval(sampler);
     }
     // The day as the earlier steps left it: in a full run it closed at 10,000 rows and grew to 40,000, so it is two files.
-    const files = (await delivered()).length / (times + 1);
-    const rows = Math.max(...(await delivered()).map((d) => d.seq.through));
+    const all = await delivered();
+    const files = all.length / (times + 1);
+    const rows = Math.max(...all.map((d) => d.seq.through));
     ctx.say(
       `delivery memory: ${times} redeliveries of ${rows} rows in ${files} file(s), server RSS ${baseline.toFixed(1)} → peak ${peak.toFixed(1)} MB`,
     );

@@ -145,18 +145,18 @@ export async function benchDelivery(ctx: BenchContext, fixture: ExportFixture): 
     await deliver(memory, 'sftp');
     await rawSftp();
     const t = { blob: [] as number[], rawBlob: [] as number[], floorBlob: [] as number[], sftp: [] as number[], rawSftp: [] as number[] };
+    type Step = [keyof typeof t, () => Promise<void>];
+    const blobSteps: Step[] = [
+      ['blob', () => deliver(memory, 'blob')],
+      ['rawBlob', rawBlob],
+      ['floorBlob', floorBlob],
+    ];
+    const sftpSteps: Step[] = [
+      ['sftp', () => deliver(memory, 'sftp')],
+      ['rawSftp', rawSftp],
+    ];
     for (let i = 0; i < Math.max(rounds, blobRounds); i++) {
-      const steps: Array<[keyof typeof t, () => Promise<void>]> = [
-        ['blob', () => deliver(memory, 'blob')],
-        ['rawBlob', rawBlob],
-        ['floorBlob', floorBlob],
-        ...(i < rounds
-          ? ([
-              ['sftp', () => deliver(memory, 'sftp')],
-              ['rawSftp', rawSftp],
-            ] as Array<[keyof typeof t, () => Promise<void>]>)
-          : []),
-      ];
+      const steps = i < rounds ? [...blobSteps, ...sftpSteps] : blobSteps;
       for (let k = 0; k < steps.length; k++) {
         const [key, fn] = steps[(i + k) % steps.length];
         t[key].push((await timed(fn)).seconds);

@@ -96,8 +96,7 @@ export class BlobSink implements Sink {
       if (ids.length === 0) {
         // One block's worth (a sidecar, a small day): one Put Blob, as atomic as a commit and a round trip shorter.
         await beforeCommit();
-        const whole = parts;
-        await blob.upload(() => Readable.from(whole), size, { conditions, blobHTTPHeaders: headers, abortSignal: signal });
+        await blob.upload(() => Readable.from(parts), size, { conditions, blobHTTPHeaders: headers, abortSignal: signal });
         return 'created';
       }
       if (size > 0) stage(parts, size);

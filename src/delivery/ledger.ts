@@ -1,4 +1,4 @@
-import { odata, type TableClient } from '@azure/data-tables';
+import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { LISTING_DEADLINE_FACTOR, withDeadline } from '../storage/deadline';
 import { isConflict, isNotFound, isPreconditionFailed } from '../storage/errors';
 
@@ -97,18 +97,7 @@ export class DeliveryLedger {
   async plan(r: DeliveryRecord, signal?: AbortSignal, attempt?: AttemptRecord): Promise<{ stored: StoredDelivery; created: boolean }> {
     const entity: Entity = { ...r, partitionKey: r.date, rowKey: deliveryKey(r.target, r.after, r.redelivery), kind: 'delivery' };
     try {
-      if (attempt) {
-        const res = await this.call(signal, (abortSignal) =>
-          this.table.submitTransaction(
-            [
-              ['create', stripUndefined(entity) as Entity & Record<string, unknown>],
-              ['upsert', attemptEntity(attempt), 'Replace'],
-            ],
-            { abortSignal },
-          ),
-        );
-        return { stored: { record: r, etag: res.subResponses[0].etag! }, created: true };
-      }
+      if (attempt) return { stored: { record: r, etag: await this.withAttempt(['create', row(entity)], attempt, signal) }, created: true };
       const res = await this.call(signal, (abortSignal) => this.table.createEntity(stripUndefined(entity), { abortSignal }));
       return { stored: { record: r, etag: res.etag! }, created: true };
     } catch (err) {
@@ -139,18 +128,7 @@ export class DeliveryLedger {
   async update(r: DeliveryRecord, etag: string, signal?: AbortSignal, attempt?: AttemptRecord): Promise<StoredDelivery | undefined> {
     const entity: Entity = { ...r, partitionKey: r.date, rowKey: deliveryKey(r.target, r.after, r.redelivery), kind: 'delivery' };
     try {
-      if (attempt) {
-        const res = await this.call(signal, (abortSignal) =>
-          this.table.submitTransaction(
-            [
-              ['update', stripUndefined(entity) as Entity & Record<string, unknown>, 'Replace', { etag }],
-              ['upsert', attemptEntity(attempt), 'Replace'],
-            ],
-            { abortSignal },
-          ),
-        );
-        return { record: r, etag: res.subResponses[0].etag! };
-      }
+      if (attempt) return { record: r, etag: await this.withAttempt(['update', row(entity), 'Replace', { etag }], attempt, signal) };
       const res = await this.call(signal, (abortSignal) =>
         this.table.updateEntity(stripUndefined(entity), 'Replace', { etag, abortSignal }),
       );
@@ -173,6 +151,14 @@ export class DeliveryLedger {
       }
     });
     return out;
+  }
+
+  /** A delivery's write and an attempt's record in one entity-group transaction (one partition: the day); the delivery's new ETag. */
+  private async withAttempt(action: TransactionAction, attempt: AttemptRecord, signal?: AbortSignal): Promise<string> {
+    const res = await this.call(signal, (abortSignal) =>
+      this.table.submitTransaction([action, ['upsert', attemptEntity(attempt), 'Replace']], { abortSignal }),
+    );
+    return res.subResponses[0].etag!;
   }
 
   /** An attempt's record on its own: when the delivery's own update could not carry it (the lease was lost). */
@@ -204,6 +190,8 @@ export class DeliveryLedger {
     return out;
   }
 }
+
+const row = (e: Entity) => stripUndefined(e) as Entity & Record<string, unknown>;
 
 const attemptEntity = (a: AttemptRecord) =>
   stripUndefined({ ...a, partitionKey: a.date, rowKey: attemptKey(a, a.attempt), kind: 'attempt' });
